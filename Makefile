@@ -1,0 +1,34 @@
+# The two commands of the README:
+#   make run   -> set up .venv (first time) and start the app on http://127.0.0.1:7860
+#   make test  -> set up .venv (first time) and run lint + the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint notebooks setup browser clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m app $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check gabic app tests
+	$(BIN)/ruff format --check gabic app tests
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+notebooks: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

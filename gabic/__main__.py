@@ -1,0 +1,116 @@
+"""Command line: ``python -m gabic {compress,decompress,train,eval,bdrate,bench} ...``.
+
+Errors are printed as one line (``error: ...``) with exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+#: Subcommands implemented in their own modules: name -> (module, help).
+#: Each module provides ``build_argument_parser(parser)`` and ``run(args) -> int``.
+COMMAND_MODULES = {
+    "train": ("gabic.train", "train a model (rate-distortion loss)"),
+    "eval": ("gabic.evaluate", "evaluate models or classic codecs on an image folder"),
+    "bdrate": ("gabic.evaluate_bd", "BD-rate / BD-PSNR between result files and an RD plot"),
+    "bench": ("gabic.bench", "timings, FLOPs and memory of both models (paper Table 1)"),
+}
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True,
+                        help="shipped model (gabic-small, zou2022-small) or a weights file")  # fmt: skip
+    parser.add_argument("--quality", type=int, choices=[1, 2, 3, 4], help="for shipped models")
+    parser.add_argument("--arch", choices=["gabic", "zou2022"], help="for a checkpoint path")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from . import codec, zoo
+    from .images import image_to_tensor, load_image
+
+    model = zoo.load_model(args.model, args.quality, args.arch, args.device)
+    if args.k is not None:
+        if model.arch != "gabic":
+            raise ValueError("--k applies to GABIC models only")
+        model.set_k(args.k)
+    image = load_image(args.input)
+    start = time.perf_counter()
+    data = codec.compress_tensor(model, image_to_tensor(image))
+    elapsed = time.perf_counter() - start
+    Path(args.output).write_bytes(data)
+    bpp = len(data) * 8 / (image.width * image.height)
+    print(f"{args.output}: {len(data)} bytes, {bpp:.4f} bpp, {image.width}×{image.height}, "
+          f"encoded in {elapsed * 1000:.0f} ms")  # fmt: skip
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from . import codec, zoo
+
+    data = Path(args.input).read_bytes()
+    header = codec.read_header(data)
+    model = zoo.load_model(args.model, args.quality, args.arch, args.device) if args.model else None
+    start = time.perf_counter()
+    image = codec.decompress(data, model)
+    elapsed = time.perf_counter() - start
+    image.save(args.output)
+    bpp = len(data) * 8 / (header.width * header.height)
+    print(f"{args.output}: {header.width}×{header.height} from {len(data)} bytes ({bpp:.4f} bpp, "
+          f"{header.model_id} q{header.quality}, k={header.k}), decoded in {elapsed * 1000:.0f} ms")  # fmt: skip
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gabic", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("compress", help="image -> .gabic bitstream")
+    p.add_argument("input")
+    p.add_argument("output")
+    _add_model_arguments(p)
+    p.add_argument("--k", type=int, help="neighbours per node for GABIC (default: trained k)")
+    p.set_defaults(func=cmd_compress)
+    p = sub.add_parser("decompress", help=".gabic bitstream -> PNG")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--model", help="needed only for weights that are not shipped")
+    p.add_argument("--quality", type=int, choices=[1, 2, 3, 4])
+    p.add_argument("--arch", choices=["gabic", "zou2022"])
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_decompress)
+    for name, (module_name, help_text) in COMMAND_MODULES.items():
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(module=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if argv and argv[0] in COMMAND_MODULES:
+        module = importlib.import_module(COMMAND_MODULES[argv[0]][0])
+        sub_parser = module.build_argument_parser(
+            argparse.ArgumentParser(prog=f"python -m gabic {argv[0]}", description=module.__doc__)
+        )
+        args = sub_parser.parse_args(argv[1:])
+        runner = module.run
+    else:
+        args = parser.parse_args(argv)
+        runner = args.func
+    try:
+        return int(runner(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError, RuntimeError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

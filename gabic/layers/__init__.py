@@ -1,0 +1,20 @@
+"""Building blocks of GABIC and Zou2022."""
+
+from .attention_module import AttentionModule
+from .graph_window import GraphWindowBlock, KNNGraphAttention, edge_attribute_table, knn_in_windows
+from .residual import ResidualUnit
+from .window_attention import ShiftedWindowBlock, WindowAttention
+from .windows import window_merge, window_partition
+
+__all__ = [
+    "AttentionModule",
+    "GraphWindowBlock",
+    "KNNGraphAttention",
+    "ResidualUnit",
+    "ShiftedWindowBlock",
+    "WindowAttention",
+    "edge_attribute_table",
+    "knn_in_windows",
+    "window_merge",
+    "window_partition",
+]

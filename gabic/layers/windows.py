@@ -1,0 +1,44 @@
+"""Cutting channel-last feature maps into square windows and back."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def pad_to_windows(x: Tensor, window: int) -> Tensor:
+    """Zero-pad a ``(B, H, W, C)`` map on the bottom/right to multiples of ``window``."""
+    _, height, width, _ = x.shape
+    pad_h = (-height) % window
+    pad_w = (-width) % window
+    if pad_h or pad_w:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    return x
+
+
+def window_partition(x: Tensor, window: int) -> Tensor:
+    """``(B, H, W, C) -> (B * H/w * W/w, w*w, C)``.
+
+    Windows are in row-major order over the image (batch first), nodes in
+    row-major order inside each window (node ``n = row * w + col``).
+    """
+    batch, height, width, channels = x.shape
+    x = x.view(batch, height // window, window, width // window, window, channels)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, channels)
+
+
+def window_merge(windows: Tensor, window: int, height: int, width: int) -> Tensor:
+    """Inverse of :func:`window_partition`: ``(B * nW, w*w, C) -> (B, H, W, C)``."""
+    channels = windows.shape[-1]
+    rows, cols = height // window, width // window
+    x = windows.view(-1, rows, cols, window, window, channels)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, channels)
+
+
+def node_coordinates(window: int, device: torch.device | None = None) -> Tensor:
+    """``(w*w, 2)`` integer (row, col) of each node inside a window."""
+    rows, cols = torch.meshgrid(
+        torch.arange(window, device=device), torch.arange(window, device=device), indexing="ij"
+    )
+    return torch.stack([rows.flatten(), cols.flatten()], dim=-1)

@@ -1,0 +1,284 @@
+"""The codec both models share: analysis/synthesis transforms with two attention
+modules each, a hyperprior, and a channel-wise autoregressive entropy model with
+latent residual prediction. Subclasses only choose the window block."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from compressai.ans import BufferedRansEncoder, RansDecoder
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.layers import GDN, conv3x3, subpel_conv3x3
+from compressai.models import CompressionModel
+from compressai.models.utils import conv, deconv
+from compressai.ops import quantize_ste
+from torch import Tensor, nn
+
+from ..layers import AttentionModule
+from .config import PAPER_CONFIG, ModelConfig
+
+#: Names of the four attention modules, in data-flow order, and where they sit.
+BLOCK_NAMES: dict[str, str] = {
+    "encoder 1/4": "g_a.4",
+    "encoder 1/16": "g_a.8",
+    "decoder 1/16": "g_s.0",
+    "decoder 1/4": "g_s.5",
+}
+#: Downsampling factor between image pixels and each block's feature grid.
+BLOCK_STRIDES: dict[str, int] = {
+    "encoder 1/4": 4,
+    "encoder 1/16": 16,
+    "decoder 1/16": 16,
+    "decoder 1/4": 4,
+}
+
+#: ``code_slice(index, y_slice_or_None, mu, scale) -> quantised slice`` (see ``_code_slices``).
+SliceCoder = Callable[[int, Tensor, Tensor], Tensor]
+
+
+def _slice_transform(in_channels: int, widths: tuple[int, ...], out_channels: int) -> nn.Sequential:
+    """3x3 conv stack ``in -> widths... -> out`` with GELUs between (``cc_*``/``lrp`` transforms)."""
+    layers: list[nn.Module] = []
+    channels = (in_channels, *widths, out_channels)
+    for i in range(len(channels) - 1):
+        if i:
+            layers.append(nn.GELU())
+        layers.append(conv(channels[i], channels[i + 1], kernel_size=3, stride=1))
+    return nn.Sequential(*layers)
+
+
+class ChannelwiseAttentionCodec(CompressionModel):
+    r"""Shared skeleton of :class:`~gabic.models.GABIC` and :class:`~gabic.models.Zou2022`.
+
+    .. code-block:: none
+
+        x ─ g_a: conv↓ GDN conv↓ GDN [attn w0] conv↓ GDN conv↓ [attn w1] ─► y
+        y ─ h_a ─► z ─ EntropyBottleneck ─► ẑ ─┬─ h_mean_s ─► μ_hyper
+                                               └─ h_scale_s ─► σ_hyper
+        y = [y_0 … y_{s-1}] (channel slices), for each slice i:
+            μ_i, σ_i = cc_mean_i / cc_scale_i(μ/σ_hyper, ŷ_max(0,i-5)..ŷ_{i-1})
+            ŷ_i = round(y_i − μ_i) + μ_i  + 0.5·tanh(lrp_i(…, ŷ_i))
+        ŷ ─ g_s: [attn w1] deconv↑ IGDN deconv↑ IGDN [attn w0] deconv↑ IGDN deconv↑ ─► x̂
+
+    Subclasses implement :meth:`window_block`, the only difference between
+    the two models. The slice loop (:meth:`_code_slices`) is written once and
+    drives training (``forward``), :meth:`compress` and :meth:`decompress`.
+    """
+
+    arch: str = ""
+
+    def __init__(self, config: ModelConfig = PAPER_CONFIG) -> None:
+        super().__init__()
+        self.config = config
+        N, M = config.N, config.M
+        wide, narrow = config.windows
+        self.g_a = nn.Sequential(
+            conv(3, N), GDN(N), conv(N, N), GDN(N),
+            AttentionModule(N, self.window_block(N, wide)),
+            conv(N, N), GDN(N), conv(N, M),
+            AttentionModule(M, self.window_block(M, narrow)),
+        )  # fmt: skip
+        self.g_s = nn.Sequential(
+            AttentionModule(M, self.window_block(M, narrow)),
+            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+            AttentionModule(N, self.window_block(N, wide)),
+            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
+        )  # fmt: skip
+        h0, h1, h2, h3, z = config.hyper_widths()
+        self.h_a = nn.Sequential(
+            conv3x3(M, h0), nn.GELU(), conv3x3(h0, h1), nn.GELU(),
+            conv3x3(h1, h2, stride=2), nn.GELU(), conv3x3(h2, h3), nn.GELU(),
+            conv3x3(h3, z, stride=2),
+        )  # fmt: skip
+        self.h_mean_s = self._hyper_synthesis()
+        self.h_scale_s = self._hyper_synthesis()
+
+        widths = config.resolved_slice_widths()
+        sc, support = config.slice_channels, config.max_support_slices
+        self.cc_mean_transforms = nn.ModuleList(
+            _slice_transform(M + sc * min(i, support), widths, sc) for i in range(config.num_slices)
+        )
+        self.cc_scale_transforms = nn.ModuleList(
+            _slice_transform(M + sc * min(i, support), widths, sc) for i in range(config.num_slices)
+        )
+        self.lrp_transforms = nn.ModuleList(
+            _slice_transform(M + sc * min(i + 1, support + 1), widths, sc)
+            for i in range(config.num_slices)
+        )
+        self.entropy_bottleneck = EntropyBottleneck(config.hyper_channels)
+        self.gaussian_conditional = GaussianConditional(None)
+
+    def _hyper_synthesis(self) -> nn.Sequential:
+        h0, h1, h2, h3, z = self.config.hyper_widths()
+        return nn.Sequential(
+            conv3x3(z, z), nn.GELU(), subpel_conv3x3(z, h3, 2), nn.GELU(),
+            conv3x3(h3, h2), nn.GELU(), subpel_conv3x3(h2, h1, 2), nn.GELU(),
+            conv3x3(h1, self.config.M),
+        )  # fmt: skip
+
+    def window_block(self, channels: int, window: int) -> nn.Module:
+        """The block at ``conv_b.0`` of each attention module."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ blocks
+    def attention_modules(self) -> Iterator[tuple[str, AttentionModule]]:
+        """The four attention modules as ``(name, module)``, in data-flow order."""
+        for name, path in BLOCK_NAMES.items():
+            yield name, self.get_submodule(path)
+
+    def window_blocks(self) -> Iterator[tuple[str, nn.Module]]:
+        """The four window blocks (``conv_b.0``) as ``(name, block)``."""
+        for name, module in self.attention_modules():
+            yield name, module.window_block
+
+    # ------------------------------------------------------------- entropy model
+    def _hyper_decode(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        return self.h_mean_s(z_hat), self.h_scale_s(z_hat)
+
+    def _code_slices(
+        self, latent_means: Tensor, latent_scales: Tensor, latent_hw: tuple[int, int],
+        code_slice: Callable[[int, Tensor, Tensor], Tensor],
+    ) -> Tensor:  # fmt: skip
+        """The channel-wise autoregressive loop, shared by forward/compress/decompress.
+
+        For each slice ``i`` it predicts ``mu_i, scale_i`` from the hyperprior
+        and the first ``max_support_slices`` decoded slices, asks
+        ``code_slice(i, mu_i, scale_i)`` for the quantised slice (which is where
+        training adds likelihoods, the encoder writes symbols and the decoder
+        reads them), then adds the latent residual prediction.
+
+        Returns ``y_hat``: ``(B, M, h, w)``.
+        """
+        height, width = latent_hw
+        support_limit = self.config.max_support_slices
+        y_hat_slices: list[Tensor] = []
+        for i in range(self.config.num_slices):
+            support = y_hat_slices[:support_limit]
+            mean_support = torch.cat([latent_means, *support], dim=1)
+            scale_support = torch.cat([latent_scales, *support], dim=1)
+            mu = self.cc_mean_transforms[i](mean_support)[:, :, :height, :width]
+            scale = self.cc_scale_transforms[i](scale_support)[:, :, :height, :width]
+            y_hat_slice = code_slice(i, mu, scale)
+            lrp = self.lrp_transforms[i](torch.cat([mean_support, y_hat_slice], dim=1))
+            y_hat_slices.append(y_hat_slice + 0.5 * torch.tanh(lrp))
+        return torch.cat(y_hat_slices, dim=1)
+
+    def _z_medians(self) -> Tensor:
+        return self.entropy_bottleneck._get_medians().detach().view(1, -1, 1, 1)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: Tensor) -> dict[str, object]:
+        """Training/evaluation pass. ``x``: ``(B, 3, H, W)`` in [0, 1], H and W multiples of 64.
+
+        Returns ``{"x_hat", "likelihoods": {"y", "z"}}`` (the CompressAI contract).
+        In eval mode ``x_hat`` equals :meth:`decompress` of :meth:`compress` exactly.
+        """
+        round_ = quantize_ste if self.training else torch.round
+        y = self.g_a(x)
+        z = self.h_a(y)
+        _, z_likelihoods = self.entropy_bottleneck(z)
+        medians = self._z_medians()
+        z_hat = round_(z - medians) + medians
+        latent_means, latent_scales = self._hyper_decode(z_hat)
+
+        y_slices = y.chunk(self.config.num_slices, dim=1)
+        y_likelihoods: list[Tensor] = []
+
+        def quantise(i: int, mu: Tensor, scale: Tensor) -> Tensor:
+            _, likelihood = self.gaussian_conditional(y_slices[i], scale, mu)
+            y_likelihoods.append(likelihood)
+            return round_(y_slices[i] - mu) + mu
+
+        y_hat = self._code_slices(latent_means, latent_scales, y.shape[-2:], quantise)
+        x_hat = self.g_s(y_hat)
+        return {
+            "x_hat": x_hat,
+            "likelihoods": {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods},
+            "y_hat": y_hat,
+        }
+
+    # ------------------------------------------------------------ bitstreams
+    def _rans_tables(self) -> tuple[list, list[int], list[int]]:
+        gc = self.gaussian_conditional
+        return (
+            gc.quantized_cdf.tolist(),
+            gc.cdf_length.reshape(-1).int().tolist(),
+            gc.offset.reshape(-1).int().tolist(),
+        )
+
+    @torch.no_grad()
+    def compress(self, x: Tensor, with_likelihoods: bool = False) -> dict[str, object]:
+        """Encode ``x`` (``(B, 3, H, W)``, H and W multiples of 64) to rANS streams.
+
+        Returns ``{"strings": [y_strings, z_strings], "shape": z.shape[-2:]}``
+        with one y and one z string per image (all y slices share one stream).
+        With ``with_likelihoods`` it also returns ``"likelihoods": {"y", "z"}``,
+        the same values an eval-mode ``forward`` gives.
+        """
+        y = self.g_a(x)
+        z = self.h_a(y)
+        y_likelihoods: list[Tensor] = []
+        z_likelihoods = self.entropy_bottleneck(z, training=False)[1] if with_likelihoods else None
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+        latent_means, latent_scales = self._hyper_decode(z_hat)
+
+        y_slices = y.chunk(self.config.num_slices, dim=1)
+        symbols: list[Tensor] = []
+        indexes: list[Tensor] = []
+        gc = self.gaussian_conditional
+
+        def encode(i: int, mu: Tensor, scale: Tensor) -> Tensor:
+            index = gc.build_indexes(scale)
+            y_q = gc.quantize(y_slices[i], "symbols", mu)
+            if with_likelihoods:
+                y_likelihoods.append(gc(y_slices[i], scale, mu, training=False)[1])
+            symbols.append(y_q)
+            indexes.append(index)
+            return gc.dequantize(y_q, mu)
+
+        self._code_slices(latent_means, latent_scales, y.shape[-2:], encode)
+        cdf, cdf_lengths, offsets = self._rans_tables()
+        y_strings = []
+        for b in range(x.shape[0]):
+            encoder = BufferedRansEncoder()
+            encoder.encode_with_indexes(
+                torch.cat([s[b].reshape(-1) for s in symbols]).tolist(),
+                torch.cat([i[b].reshape(-1) for i in indexes]).tolist(),
+                cdf, cdf_lengths, offsets,
+            )  # fmt: skip
+            y_strings.append(encoder.flush())
+        out: dict[str, object] = {"strings": [y_strings, z_strings], "shape": z.shape[-2:]}
+        if with_likelihoods:
+            out["likelihoods"] = {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods}
+        return out
+
+    @torch.no_grad()
+    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int]) -> dict[str, Tensor]:
+        """Decode the output of :meth:`compress`. Returns ``{"x_hat": (B, 3, H, W)}`` (unclamped)."""
+        y_strings, z_strings = strings
+        z_hat = self.entropy_bottleneck.decompress(z_strings, shape)
+        latent_means, latent_scales = self._hyper_decode(z_hat)
+        latent_hw = (z_hat.shape[-2] * 4, z_hat.shape[-1] * 4)
+        cdf, cdf_lengths, offsets = self._rans_tables()
+        decoders = []
+        for string in y_strings:
+            decoder = RansDecoder()
+            decoder.set_stream(string)
+            decoders.append(decoder)
+        gc = self.gaussian_conditional
+
+        def decode(i: int, mu: Tensor, scale: Tensor) -> Tensor:
+            index = gc.build_indexes(scale)
+            values = [
+                torch.tensor(
+                    decoder.decode_stream(index[b].reshape(-1).tolist(), cdf, cdf_lengths, offsets),
+                    dtype=torch.float32,
+                ).view(1, *mu.shape[1:])
+                for b, decoder in enumerate(decoders)
+            ]
+            return gc.dequantize(torch.cat(values).to(mu.device), mu)
+
+        y_hat = self._code_slices(latent_means, latent_scales, latent_hw, decode)
+        return {"x_hat": self.g_s(y_hat)}

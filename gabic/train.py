@@ -1,0 +1,358 @@
+"""Rate-distortion training of GABIC / Zou2022 (``python -m gabic train``).
+
+Loss ``R + λ·255²·MSE`` (CompressAI's :class:`~compressai.losses.RateDistortionLoss`),
+Adam for the network, a second Adam for the EntropyBottleneck quantiles
+(auxiliary loss), gradient clipping, a linear warm-up then plateau decay on the
+validation loss (as in the paper). Random crops with flips from an image folder
+held in memory; validation on centre crops of a separate folder.
+
+Runs on CUDA when present, else CPU; resumes exactly from ``OUT/last.pt``
+(model, optimizers, scheduler, RNG, step); writes a checkpoint every few
+minutes; logs every step to ``OUT/log.jsonl`` and every validation to
+``OUT/val.jsonl``. Multi-process data parallel with ``torchrun`` (DDP, NCCL on
+GPUs, gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from compressai.losses import RateDistortionLoss
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from tqdm import tqdm
+
+from .images import list_images, load_image
+from .models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
+
+#: λ of the paper's four qualities.
+QUALITY_LAMBDAS = {1: 0.0067, 2: 0.0130, 3: 0.025, 4: 0.0483}
+CONFIGS = {"small": SMALL_CONFIG, "paper": PAPER_CONFIG}
+
+
+def load_folder_uint8(folder: str | os.PathLike, min_side: int = 0) -> list[Tensor]:
+    """All images of ``folder`` as ``(3, H, W)`` uint8 tensors (kept in memory)."""
+    images = []
+    for path in list_images(folder):
+        array = np.asarray(load_image(path), dtype=np.uint8)
+        if min(array.shape[:2]) >= min_side:
+            images.append(torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous())
+    if not images:
+        raise ValueError(f"{folder}: no usable images (need a side of at least {min_side} px)")
+    return images
+
+
+class RandomCrops:
+    """Batches of random ``patch x patch`` crops with random horizontal flips."""
+
+    def __init__(self, images: list[Tensor], patch: int, batch: int, seed: int) -> None:
+        self.images = images
+        self.patch = patch
+        self.batch = batch
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def next_batch(self) -> Tensor:
+        crops = []
+        for _ in range(self.batch):
+            image = self.images[int(torch.randint(len(self.images), (1,), generator=self.generator))]
+            _, height, width = image.shape
+            top = int(torch.randint(height - self.patch + 1, (1,), generator=self.generator))
+            left = int(torch.randint(width - self.patch + 1, (1,), generator=self.generator))
+            crop = image[:, top : top + self.patch, left : left + self.patch]
+            if bool(torch.rand(1, generator=self.generator) < 0.5):
+                crop = crop.flip(-1)
+            crops.append(crop)
+        return torch.stack(crops).float().div_(255.0)
+
+
+def centre_crops(images: list[Tensor], size: int) -> list[Tensor]:
+    """Centre ``size x size`` crops (1, 3, s, s) in [0, 1] for validation."""
+    crops = []
+    for image in images:
+        _, height, width = image.shape
+        top, left = (height - size) // 2, (width - size) // 2
+        crops.append(image[None, :, top : top + size, left : left + size].float() / 255.0)
+    return crops
+
+
+@torch.no_grad()
+def validate(model: ChannelwiseAttentionCodec, crops: list[Tensor], lmbda: float,
+             device: torch.device) -> dict[str, float]:  # fmt: skip
+    """Mean estimated bpp, MSE, PSNR and RD loss of ``model`` (eval mode) on ``crops``."""
+    was_training = model.training
+    model.eval()
+    bpp_sum = mse_sum = psnr_sum = 0.0
+    for crop in crops:
+        x = crop.to(device)
+        out = model(x)
+        pixels = x.shape[-1] * x.shape[-2]
+        bits = sum(-torch.log2(v).sum().item() for v in out["likelihoods"].values())
+        mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2).item()
+        bpp_sum += bits / pixels
+        mse_sum += mse
+        psnr_sum += 10 * math.log10(1 / max(mse, 1e-12))
+    model.train(was_training)
+    n = len(crops)
+    bpp, mse = bpp_sum / n, mse_sum / n
+    return {"bpp": bpp, "mse": mse, "psnr": psnr_sum / n, "loss": bpp + lmbda * 255**2 * mse}
+
+
+def split_parameters(model: torch.nn.Module) -> tuple[list[Tensor], list[Tensor]]:
+    """(network parameters, EntropyBottleneck quantiles) as CompressAI trains them."""
+    net = [p for n, p in model.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
+    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles") and p.requires_grad]
+    return net, aux
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    best_val: float = math.inf
+    elapsed: float = 0.0
+
+
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_weights_into(model: ChannelwiseAttentionCodec, path: str | os.PathLike) -> None:
+    """Load a safetensors or ``.pt``/``.pth.tar`` state dict into ``model`` (strict)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model", state.get("state_dict", state))
+    model.load_state_dict(state)
+
+
+def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="python -m gabic train", description=__doc__)
+    parser.add_argument("--arch", choices=["gabic", "zou2022"], required=True)
+    parser.add_argument("--config", default="small", help="'small', 'paper' or a JSON file")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--quality", type=int, choices=sorted(QUALITY_LAMBDAS))
+    group.add_argument("--lmbda", type=float)
+    parser.add_argument("--train-dir", required=True)
+    parser.add_argument("--val-dir", required=True)
+    parser.add_argument("--out", required=True, help="run folder (checkpoints and logs)")
+    parser.add_argument("--steps", type=int, required=True, help="total optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=8, help="per process")
+    parser.add_argument("--patch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--aux-lr", type=float, default=1e-3)
+    parser.add_argument("--warmup", type=int, default=300, help="linear lr warm-up steps")
+    parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip")
+    parser.add_argument("--lr-factor", type=float, default=0.3)
+    parser.add_argument("--lr-patience", type=int, default=4, help="validations without gain")
+    parser.add_argument("--min-lr", type=float, default=1e-6)
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--val-images", type=int, default=24)
+    parser.add_argument("--val-crop", type=int, default=256)
+    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument("--init-from", help="weights to start from (fine-tuning), e.g. a higher-λ model")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per process")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def resolve_config(name: str) -> ModelConfig:
+    if name in CONFIGS:
+        return CONFIGS[name]
+    return ModelConfig.from_dict(json.loads(Path(name).read_text()))
+
+
+def train(args: argparse.Namespace) -> TrainState:
+    """Run (or resume) one training run described by ``args`` (see the CLI)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    distributed = world > 1
+    if args.device:
+        device = torch.device(args.device)
+    else:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if distributed:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lmbda = args.lmbda if args.lmbda is not None else QUALITY_LAMBDAS[args.quality]
+    config = resolve_config(args.config)
+    out = Path(args.out)
+    is_main = rank == 0
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    model = build_model(args.arch, config).to(device)
+    net_params, aux_params = split_parameters(model)
+    optimizer = torch.optim.Adam(net_params, lr=args.lr)
+    aux_optimizer = torch.optim.Adam(aux_params, lr=args.aux_lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=args.lr_factor, patience=args.lr_patience, min_lr=args.min_lr
+    )
+    criterion = RateDistortionLoss(lmbda=lmbda)
+    state = TrainState()
+    crops = RandomCrops(load_folder_uint8(args.train_dir, args.patch_size), args.patch_size,
+                        args.batch_size, args.seed + rank)  # fmt: skip
+    val_crops = centre_crops(load_folder_uint8(args.val_dir, args.val_crop)[: args.val_images],
+                             args.val_crop)  # fmt: skip
+
+    last = out / "last.pt"
+    if last.exists():
+        checkpoint = torch.load(last, map_location=device, weights_only=True)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        aux_optimizer.load_state_dict(checkpoint["aux_optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        state = TrainState(**checkpoint["state"])
+        torch.set_rng_state(checkpoint["rng"]["torch"].cpu())
+        crops.generator.set_state(checkpoint["rng"][f"crops{rank}"].cpu()
+                                  if f"crops{rank}" in checkpoint["rng"]
+                                  else checkpoint["rng"]["crops0"].cpu())  # fmt: skip
+    elif (out / "weights.safetensors").exists():  # committed between sessions: weights + counters
+        load_weights_into(model, out / "weights.safetensors")
+        saved = json.loads((out / "state.json").read_text())
+        state = TrainState(**saved["state"])
+        for group in optimizer.param_groups:
+            group["lr"] = saved.get("lr", args.lr)
+        crops.generator.manual_seed(args.seed + rank + state.step)
+        torch.manual_seed(args.seed + state.step)
+    elif args.init_from:
+        load_weights_into(model, args.init_from)
+
+    train_model: torch.nn.Module = model
+    if distributed:
+        quantile_names = [n for n, _ in model.named_parameters() if n.endswith(".quantiles")]
+        torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            model, quantile_names
+        )
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    model.train()
+
+    log_file = open(out / "log.jsonl", "a") if is_main else None  # noqa: SIM115
+    last_save = time.time()
+    started = time.time() - state.elapsed
+    progress = tqdm(total=args.steps, initial=state.step, disable=args.no_progress or not is_main,
+                    desc=f"{args.arch} λ={lmbda}")  # fmt: skip
+
+    def save() -> None:
+        state.elapsed = time.time() - started
+        rng = {"torch": torch.get_rng_state()}
+        gathered = [crops.generator.get_state()]
+        if distributed:
+            gathered = [torch.empty_like(gathered[0]) for _ in range(world)]
+            dist.all_gather(gathered, crops.generator.get_state())
+        for r, s in enumerate(gathered):
+            rng[f"crops{r}"] = s
+        if not is_main:
+            return
+        _atomic_torch_save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "aux_optimizer": aux_optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "state": vars(state), "rng": rng, "arch": args.arch, "config": config.to_dict(),
+             "lmbda": lmbda},
+            last,
+        )  # fmt: skip
+        _save_weights(model, out / "weights.safetensors")
+        (out / "state.json").write_text(json.dumps({
+            "state": vars(state), "lr": optimizer.param_groups[0]["lr"], "arch": args.arch,
+            "config": config.to_dict(), "lmbda": lmbda, "batch_size": args.batch_size * world,
+            "patch_size": args.patch_size, "seed": args.seed}, indent=1))  # fmt: skip
+
+    while state.step < args.steps:
+        if state.step < args.warmup:
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * (state.step + 1) / args.warmup
+        t0 = time.time()
+        x = crops.next_batch().to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        aux_optimizer.zero_grad(set_to_none=True)
+        out_dict = train_model(x)
+        losses = criterion(out_dict, x)
+        losses["loss"].backward()
+        if args.clip > 0:
+            torch.nn.utils.clip_grad_norm_(net_params, args.clip)
+        optimizer.step()
+        aux_loss = model.aux_loss()
+        aux_loss.backward()
+        if distributed:
+            for p in aux_params:
+                dist.all_reduce(p.grad)
+                p.grad /= world
+        aux_optimizer.step()
+        state.step += 1
+        progress.update(1)
+        if log_file is not None:
+            mse = losses["mse_loss"].item()
+            record = {"step": state.step, "loss": losses["loss"].item(), "bpp": losses["bpp_loss"].item(),
+                      "mse": mse, "psnr": 10 * math.log10(1 / max(mse, 1e-12)),
+                      "aux": aux_loss.item(), "lr": optimizer.param_groups[0]["lr"],
+                      "seconds": round(time.time() - t0, 4)}  # fmt: skip
+            log_file.write(json.dumps(record) + "\n")
+            if state.step % 20 == 0:
+                log_file.flush()
+                progress.set_postfix(bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
+        if state.step % args.val_every == 0 or state.step == args.steps:
+            metrics = validate(model, val_crops, lmbda, device)
+            if state.step >= args.warmup:
+                scheduler.step(metrics["loss"])
+            if is_main:
+                metrics.update(step=state.step, lr=optimizer.param_groups[0]["lr"])
+                with open(out / "val.jsonl", "a") as f:
+                    f.write(json.dumps(metrics) + "\n")
+                if metrics["loss"] < state.best_val:
+                    state.best_val = metrics["loss"]
+                    _save_weights(model, out / "best.safetensors")
+            save()
+            last_save = time.time()
+        elif time.time() - last_save > args.checkpoint_minutes * 60:
+            save()
+            last_save = time.time()
+    save()
+    progress.close()
+    if log_file is not None:
+        log_file.close()
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return state
+
+
+def run(args: argparse.Namespace) -> int:
+    train(args)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_argument_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

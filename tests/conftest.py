@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import TINY_CONFIG, write_random_weights  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def random_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random-weight 'shipped' models in tiny configuration, for tests of code that loads by name."""
+    return write_random_weights(tmp_path_factory.mktemp("weights"), TINY_CONFIG)
+
+
+@pytest.fixture()
+def use_random_weights(random_weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point :func:`gabic.zoo.load` at the random weights for one test."""
+    monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(random_weights_dir))
+    return random_weights_dir
+
+
+@pytest.fixture(scope="session")
+def kodak_dir() -> Path:
+    path = SHARED / "data" / "kodak"
+    if not path.is_dir():
+        pytest.skip("../shared/data/kodak is not present (only CI and developers have it)")
+    return path

@@ -1,0 +1,42 @@
+"""Shared test helpers: small random-weight models saved like shipped ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gabic import zoo
+from gabic.models import SMALL_CONFIG, ModelConfig, build_model
+
+#: A tiny configuration that keeps tests fast (same structure as the paper's).
+TINY_CONFIG = ModelConfig(
+    N=32, M=48, hyper_channels=32, num_slices=4, max_support_slices=2, slice_widths=(24, 16, 16, 12)
+)
+
+
+def write_random_weights(folder: Path, config: ModelConfig = SMALL_CONFIG, seed: int = 0) -> Path:
+    """Untrained gabic-small/zou2022-small q1..q4 in ``folder`` (for tests and UI development).
+
+    Each quality gets different random weights so tests can tell them apart.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (arch, _) in zoo.SHIPPED.items():
+        for quality in zoo.QUALITIES:
+            torch.manual_seed(seed + 10 * quality + (arch == "zou2022"))
+            model = build_model(arch, config).eval()
+            card = {"model_id": name, "quality": quality, "lambda": None, "trained": False,
+                    "note": "random weights for tests"}  # fmt: skip
+            zoo.save_weights(model, folder / f"{name}-q{quality}.safetensors", card)
+    return folder
+
+
+def random_image(height: int, width: int, seed: int = 0) -> Image.Image:
+    """A smooth-ish random RGB image (gradients plus noise), deterministic."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx / max(width, 1), yy / max(height, 1), (xx + yy) / max(width + height, 1)], -1)
+    array = np.clip(base * 200 + rng.normal(0, 20, (height, width, 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(array, mode="RGB")
