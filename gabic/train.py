@@ -340,9 +340,27 @@ def train(args: argparse.Namespace) -> TrainState:
     if log_file is not None:
         log_file.close()
     if distributed:
+        # every replica reports a checksum of its weights; they must all be equal
+        checksums: list[str | None] = [None] * world
+        dist.all_gather_object(checksums, weights_checksum(model))
+        if is_main:
+            saved = json.loads((out / "state.json").read_text())
+            saved["replica_checksums"] = checksums
+            (out / "state.json").write_text(json.dumps(saved, indent=1))
         dist.barrier()
         dist.destroy_process_group()
     return state
+
+
+def weights_checksum(model: torch.nn.Module) -> str:
+    """SHA-256 over all parameters and buffers (to compare replicas)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def run(args: argparse.Namespace) -> int:

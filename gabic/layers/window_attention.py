@@ -58,9 +58,7 @@ class WindowAttention(nn.Module):
         self.head_dim = dim // heads
         self.scale = self.head_dim**-0.5
         self.window = window
-        self.relative_position_bias_table = nn.Parameter(
-            torch.zeros((2 * window - 1) ** 2, heads)
-        )
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
         self.register_buffer("relative_position_index", relative_position_index(window))
         self.qkv = nn.Linear(dim, 3 * dim, bias=True)
@@ -128,9 +126,14 @@ class ShiftedWindowBlock(nn.Module):
         mask = self.attention_mask(padded_h, padded_w, x.device)
         out = self.attn(window_partition(shifted, self.window), mask)
         if self.attn.record:
-            self.last_grid = {"batch": batch, "height": height, "width": width,
-                              "padded_height": padded_h, "padded_width": padded_w,
-                              "shift": self.shift}
+            self.last_grid = {
+                "batch": batch,
+                "height": height,
+                "width": width,
+                "padded_height": padded_h,
+                "padded_width": padded_w,
+                "shift": self.shift,
+            }
         out = window_merge(out, self.window, padded_h, padded_w)
         out = torch.roll(out, shifts=(self.shift, self.shift), dims=(1, 2))[:, :height, :width]
         return x + out.permute(0, 3, 1, 2)

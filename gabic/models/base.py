@@ -103,8 +103,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
             _slice_transform(M + sc * min(i, support), widths, sc) for i in range(config.num_slices)
         )
         self.lrp_transforms = nn.ModuleList(
-            _slice_transform(M + sc * min(i + 1, support + 1), widths, sc)
-            for i in range(config.num_slices)
+            _slice_transform(M + sc * min(i + 1, support + 1), widths, sc) for i in range(config.num_slices)
         )
         self.entropy_bottleneck = EntropyBottleneck(config.hyper_channels)
         self.gaussian_conditional = GaussianConditional(None)
