@@ -1,0 +1,195 @@
+"""BD-rate and BD-PSNR between result files (CompressAI format), and an RD plot.
+
+The first file is the anchor; every other file is compared with it using the
+``bjontegaard`` package (Akima interpolation by default, curves with
+different numbers of points allowed). BD-rate is given for PSNR and for
+MS-SSIM in dB (``-10 log10(1 - MS-SSIM)``); negative BD-rate means the test
+codec needs fewer bits for the same quality. The plot (Plotly) is written as
+HTML and, when a Chrome/Chromium is available to kaleido, as PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import bjontegaard
+
+METHODS = ("akima", "pchip", "cubic")
+
+
+def load_curve(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"name", "bpp", "psnr", "ms_ssim_db"}`` from a CompressAI-style results file, sorted by bpp."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        results = data["results"]
+        bpp = [float(b) for b in results["bpp"]]
+        psnr = [float(p) for p in results["psnr-rgb"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path}: not a results file with results.bpp and results.psnr-rgb ({error})"
+        ) from None
+    if len(bpp) != len(psnr) or len(bpp) < 2:
+        raise ValueError(f"{path}: needs at least two RD points with bpp and psnr-rgb")
+    ms_ssim = results.get("ms-ssim-rgb") or [None] * len(bpp)
+    ms_ssim_db = [ms_ssim_to_db(v) for v in ms_ssim]
+    order = sorted(range(len(bpp)), key=lambda i: bpp[i])
+    return {
+        "name": str(data.get("name") or path.stem),
+        "file": str(path),
+        "bpp": [bpp[i] for i in order],
+        "psnr": [psnr[i] for i in order],
+        "ms_ssim_db": [ms_ssim_db[i] for i in order],
+    }
+
+
+def ms_ssim_to_db(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value) or value >= 1:
+        return None
+    return -10 * math.log10(1 - value)
+
+
+def _bd(function: Any, anchor_rate: list[float], anchor_dist: list[float], test_rate: list[float],
+        test_dist: list[float], method: str) -> float | None:  # fmt: skip
+    """One BD number, or ``None`` when the curves do not overlap enough to define it."""
+    anchor = [(r, d) for r, d in zip(anchor_rate, anchor_dist, strict=True) if d is not None]
+    test = [(r, d) for r, d in zip(test_rate, test_dist, strict=True) if d is not None]
+    if len(anchor) < 2 or len(test) < 2:
+        return None
+    low = max(min(d for _, d in anchor), min(d for _, d in test))
+    high = min(max(d for _, d in anchor), max(d for _, d in test))
+    if high <= low:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = function([r for r, _ in anchor], [d for _, d in anchor], [r for r, _ in test],
+                             [d for _, d in test], method=method, require_matching_points=False)  # fmt: skip
+    except (ValueError, ZeroDivisionError, FloatingPointError):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def compare(anchor: dict[str, Any], test: dict[str, Any], method: str = "akima") -> dict[str, Any]:
+    """BD-rate (% bits, PSNR and MS-SSIM dB) and BD-PSNR (dB) of ``test`` against ``anchor``."""
+    return {
+        "name": test["name"],
+        "file": test["file"],
+        "bd_rate_psnr": _bd(
+            bjontegaard.bd_rate, anchor["bpp"], anchor["psnr"], test["bpp"], test["psnr"], method
+        ),
+        "bd_psnr": _bd(bjontegaard.bd_psnr, anchor["bpp"], anchor["psnr"], test["bpp"], test["psnr"], method),
+        "bd_rate_ms_ssim": _bd(
+            bjontegaard.bd_rate, anchor["bpp"], anchor["ms_ssim_db"], test["bpp"], test["ms_ssim_db"], method
+        ),  # fmt: skip
+    }
+
+
+def _find_chromium() -> None:
+    """Point kaleido 1.x (choreographer) at Debian's chromium when no Chrome of its own is set."""
+    if os.environ.get("BROWSER_PATH"):
+        return
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or ""):
+        if candidate and Path(candidate).is_file():
+            os.environ["BROWSER_PATH"] = candidate
+            return
+
+
+def rd_figure(curves: list[dict[str, Any]], title: str = "Rate-distortion") -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    with_ms_ssim = any(v is not None for c in curves for v in c["ms_ssim_db"])
+    columns = 2 if with_ms_ssim else 1
+    titles = ["PSNR (RGB)", "MS-SSIM (RGB, dB)"][:columns]
+    figure = make_subplots(rows=1, cols=columns, subplot_titles=titles)
+    palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    for index, curve in enumerate(curves):
+        color = palette[index % len(palette)]
+        style = {"mode": "lines+markers", "name": curve["name"], "legendgroup": curve["name"],
+                 "line": {"color": color}}  # fmt: skip
+        figure.add_trace(go.Scatter(x=curve["bpp"], y=curve["psnr"], **style), row=1, col=1)
+        if with_ms_ssim:
+            figure.add_trace(go.Scatter(x=curve["bpp"], y=curve["ms_ssim_db"], showlegend=False, **style),
+                             row=1, col=2)  # fmt: skip
+    for column in range(1, columns + 1):
+        figure.update_xaxes(title_text="bits per pixel", row=1, col=column)
+    figure.update_yaxes(title_text="PSNR [dB]", row=1, col=1)
+    if with_ms_ssim:
+        figure.update_yaxes(title_text="MS-SSIM [dB]", row=1, col=2)
+    figure.update_layout(title=title, template="plotly_white", width=600 * columns, height=500)
+    return figure
+
+
+def save_plot(figure: Any, stem: str | os.PathLike) -> dict[str, str | None]:
+    """Write ``stem.html`` always and ``stem.png`` when kaleido can start a browser.
+
+    Returns ``{"html": path, "png": path or None, "png_error": why not or None}``.
+    """
+    stem = Path(stem)
+    if stem.suffix.lower() in (".html", ".png"):
+        stem = stem.with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    html = stem.with_suffix(".html")
+    figure.write_html(str(html), include_plotlyjs="cdn")
+    saved: dict[str, str | None] = {"html": str(html), "png": None, "png_error": None}
+    _find_chromium()
+    try:
+        png = stem.with_suffix(".png")
+        figure.write_image(str(png), scale=1.5)
+        saved["png"] = str(png)
+    except Exception as error:  # kaleido missing, no browser, sandbox failure... never fatal
+        saved["png_error"] = (
+            f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+        )
+    return saved
+
+
+def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="python -m gabic bdrate", description=__doc__)
+    parser.add_argument("files", nargs="+", help="results JSON files; the first is the anchor")
+    parser.add_argument("--method", choices=METHODS, default="akima", help="interpolation (bjontegaard)")
+    parser.add_argument("--output", help="write the BD table as JSON here")
+    parser.add_argument("--plot", help="write the RD plot to PLOT.html (and PLOT.png when possible)")
+    parser.add_argument("--title", default="Rate-distortion")
+    return parser
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    if len(args.files) < 2 and not args.plot:
+        raise ValueError("give at least two result files (the first is the anchor)")
+    curves = [load_curve(path) for path in args.files]
+    anchor = curves[0]
+    rows = [compare(anchor, curve, args.method) for curve in curves[1:]]
+    width = max([len(c["name"]) for c in curves] + [8])
+    print(f"anchor: {anchor['name']} ({anchor['file']}), interpolation: {args.method}")
+    print(f"{'codec':<{width}} {'BD-rate PSNR':>13} {'BD-PSNR':>9} {'BD-rate MS-SSIM':>16}")
+    for row in rows:
+        print(f"{row['name']:<{width}} {_fmt(row['bd_rate_psnr'], '+.2f') + ' %':>13} "
+              f"{_fmt(row['bd_psnr'], '+.3f') + ' dB':>9} {_fmt(row['bd_rate_ms_ssim'], '+.2f') + ' %':>16}")  # fmt: skip
+    report: dict[str, Any] = {"anchor": {"name": anchor["name"], "file": anchor["file"]},
+                              "method": args.method, "comparisons": rows}  # fmt: skip
+    if args.plot:
+        saved = save_plot(rd_figure(curves, args.title), args.plot)
+        report["plot"] = saved
+        print(f"wrote {saved['html']}" + (f" and {saved['png']}" if saved["png"] else ""))
+        if saved["png_error"]:
+            print(f"note: PNG not written (HTML only): {saved['png_error']}")
+    if args.output:
+        path = Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0
