@@ -199,26 +199,50 @@ def read_header(data: bytes) -> Header:
     return Header(model_id, quality, k, fingerprint, width, height, z_length, y_length, header_size)
 
 
-def _safe_stream(stream: bytes, symbols: int) -> bytes:
-    """Zero-pad a stream so the rANS decoder can never read past the buffer.
+#: A non-escape symbol costs at most 16 bits (the coder's precision), so a valid stream is
+#: shorter than this many bytes per coded symbol (+ :data:`STREAM_SLACK`); longer ones are refused.
+MAX_STREAM_BYTES_PER_SYMBOL = 2
+STREAM_SLACK = 1024
 
-    A 64-bit rANS decoder reads at most 4 bytes per decoded symbol plus its
-    8-byte initial state; a valid stream never reaches the padding.
+
+def _check_stream_length(kind: str, length: int, symbols: int) -> None:
+    limit = MAX_STREAM_BYTES_PER_SYMBOL * symbols + STREAM_SLACK
+    if length > limit:
+        raise BitstreamError(
+            f"corrupted container ({kind} stream of {length:,} bytes is longer than any valid "
+            f"stream for {symbols:,} symbols, at most {limit:,})"
+        )
+
+
+def _safe_stream(stream: bytes, symbols: int) -> bytes:
+    """Zero-pad a stream so CompressAI's rANS decoder (no bounds checks) can never read
+    past the buffer, whatever the bytes are.
+
+    Per decoded symbol the 64-bit rANS decoder reads at most one 32-bit word
+    when it renormalises. Escape ("bypass") symbols read more: a run of
+    all-ones nibbles adds up to 15 per nibble to the count of raw nibbles to
+    read next, so ``L`` crafted bytes can make it read about ``15 * L`` bytes
+    more (measured: a 100 kB stream of ``0xff`` crashed the process with the
+    former ``4 * symbols`` padding). Zero padding stops the runs. Hence
+    ``4 * symbols + 16 * L`` plus slack; :func:`_check_stream_length` bounds
+    ``L``. A valid stream never reaches the padding.
     """
-    return stream + bytes(4 * symbols + 64)
+    return stream + bytes(4 * symbols + 16 * len(stream) + 4096)
 
 
 def decompress_tensor(data: bytes, model: ChannelwiseAttentionCodec) -> Tensor:
     """Decode a container with ``model``; returns ``(1, 3, H, W)`` in [0, 1] (not rounded)."""
     header = read_header(data)
     check_model(header, model)
-    device = _prepare(model)
+    _prepare(model)
     z_h, z_w = header.latent_shape
     start = header.header_size
     z_stream = data[start : start + header.z_length]
     y_stream = data[start + header.z_length :]
     y_symbols = model.config.M * z_h * 4 * z_w * 4
     z_symbols = model.config.hyper_channels * z_h * z_w
+    _check_stream_length("z", len(z_stream), z_symbols)
+    _check_stream_length("y", len(y_stream), y_symbols)
     previous_k = model.k if isinstance(model, GABIC) else None
     try:
         if isinstance(model, GABIC):
