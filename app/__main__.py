@@ -1,0 +1,86 @@
+"""``python -m app [--host H] [--port P] [--device cpu|cuda] [--checkpoints DIR]``: start the explorer.
+
+Weights: the shipped models (``gabic.zoo``; ``$GABIC_WEIGHTS_DIR`` points elsewhere), or with
+``--checkpoints DIR`` the authors' files laid out as ``DIR/gabic/q{1..4}-model.pth.tar`` and
+``DIR/zou2022/q{1..4}-model.pth.tar`` (an architecture missing there falls back to the shipped weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+import torch
+
+from gabic import explore
+
+from .handlers import App
+from .ui import build_demo, launch_queue
+
+log = logging.getLogger("gabic.app")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m app", description="GABIC vs Zou2022 exploration app")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                        help="where the models run (default: cuda when available, else cpu)")  # fmt: skip
+    parser.add_argument("--checkpoints", default=None, metavar="DIR",
+                        help="folder of the authors' checkpoints: DIR/gabic/q1-model.pth.tar ... DIR/zou2022/...")  # fmt: skip
+    parser.add_argument("--max-side", type=int, default=None,
+                        help=f"downscale inputs to this longest side (default {explore.DEFAULT_MAX_SIDE} on CPU, "
+                             "1024 on GPU)")  # fmt: skip
+    parser.add_argument("--sample", default=explore.SAMPLES[0], choices=explore.SAMPLES,
+                        help="sample photo analysed at startup")  # fmt: skip
+    parser.add_argument("--no-prefetch", action="store_true",
+                        help="do not analyse the other qualities of a new image in the background")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA device is available")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    source = explore.WeightsSource(args.checkpoints, args.device)
+    max_side = args.max_side or (1024 if source.device.type == "cuda" else explore.DEFAULT_MAX_SIDE)
+    explorer = explore.Explorer(source)
+    app = App(explorer, max_side=max_side, prefetch=not args.no_prefetch)
+    for arch, line in source.description().items():
+        log.info("%s: %s", explore.DISPLAY_NAMES[arch], line)
+    initial = None
+    problem = source.problem()
+    if problem:
+        log.warning(problem)
+    else:
+        initial = explore.prepare_image(explore.sample_image(args.sample), max_side)
+        qualities = source.common_qualities()
+        quality = qualities[min(1, len(qualities) - 1)]
+        start = time.perf_counter()
+        try:
+            explorer.pair(initial, quality)
+            log.info("sample %s analysed at q%d in %.1f s", args.sample, quality,
+                     time.perf_counter() - start)  # fmt: skip
+            app.prefetch_qualities(initial, explorer.trained_k() or 0)
+        except Exception as error:  # the UI shows the problem; the server still starts
+            log.error("could not analyse the sample photo: %s", error)
+            initial = None
+    demo = launch_queue(build_demo(app, initial))
+    demo.launch(server_name=args.host, server_port=args.port, show_error=False, css=_css(),
+                allowed_paths=[str(app.export_dir)])  # fmt: skip
+
+
+def _css() -> str:
+    from .ui import CSS
+
+    return CSS
+
+
+if __name__ == "__main__":
+    main()

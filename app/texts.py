@@ -1,0 +1,46 @@
+"""Short explanations shown next to each view, written for a student."""
+
+INTRO = """# GABIC explorer
+Compare two learned image codecs on your own photo: **GABIC** (graph-based attention, ICIP 2024) and
+its baseline **Zou2022** (window attention). Both really compress the image into a bitstream and
+decode it again; everything below is measured on that run.
+"""
+
+INPUT = """Drop or paste a photo, or pick a sample. Large photos are downscaled so the analysis stays
+interactive; grayscale, transparent (composited on white), 16-bit and EXIF-rotated images are converted."""
+
+CONTROLS = """**Quality** q1…q4 picks one of four trained models (higher = more bits, better picture).
+**k** is how many neighbours each token attends to in GABIC's graph (the value it was trained with is
+marked; other values are *out of distribution*: the weights never saw them). **Block** chooses one of
+the four attention modules; **head** one of the attention heads or their mean."""
+
+RECONSTRUCTION = """Drag the slider to compare the original (left) with each decoded image. *Real bpp*
+counts the bytes of the file; *estimated bpp* is what the entropy model predicts (they should be close).
+PSNR and MS-SSIM: higher is closer to the original (MS-SSIM needs both sides > 160 px)."""
+
+BITS = """Where do the bits go? Each map shows the bits spent per pixel (same colour scale for both
+models). The difference map is **red where GABIC spends more**, **blue where it spends less**
+(as in Fig. 5 of the paper). *y* is the main latent, *z* the hyperprior's side information."""
+
+INSPECTOR = """**Click anywhere on the image.** The yellow box is the attention window holding that point
+in the chosen block; the red dot is the token (node) there, and the lines go to its k nearest
+neighbours *in feature space* — not necessarily the closest pixels. Line colour and width show the
+attention weight α (bright/thick = more attention). On the right, the same token's attention over its
+window: GABIC only looks at k nodes, Zou2022 looks at the whole (shifted) window."""
+
+TABLE = """One row per neighbour, strongest first: its position, its offset from the clicked token
+(rows, columns), the distance of the two feature vectors the graph was built from, and α per head."""
+
+HEADS = """The clicked point seen by every block (rows) and every head (columns): each small map is the
+attention over that block's window. Heads often specialise — some look far, some near."""
+
+ANATOMY = """Every edge's score is the sum of a *content* part (query · key: do the two features match?)
+and a *position* part learned from the edge attribute (how far apart the nodes are). The softmax over
+the k edges turns the scores into α."""
+
+RD = """Rate–distortion: bits per pixel (x) against quality (y) on this very image, for both models at
+q1…q4 and for classic codecs. Up and to the left is better. The ringed points are the current quality.
+The k sweep re-encodes the image with GABIC for each k."""
+
+EXPORT = """Download everything shown (images, numbers and interactive figures) as one HTML file that
+opens offline — handy to hand out in class."""
