@@ -1,0 +1,231 @@
+"""The app's handlers, called directly (no browser, no server)."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import random_image
+from PIL import Image
+
+pytest.importorskip("gradio")
+
+from app import handlers  # noqa: E402
+from app.handlers import VIEWS, App, guarded  # noqa: E402
+from app.ui import build_demo  # noqa: E402
+from gabic import explore  # noqa: E402
+from gabic.images import ImageInputError  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
+CONTROLS = dict(quality=1, k=9, block="encoder 1/4", head="mean", part="total")
+
+
+@pytest.fixture(scope="module")
+def weights_env(random_weights_dir: Path):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GABIC_WEIGHTS_DIR", str(random_weights_dir))
+        yield random_weights_dir
+
+
+@pytest.fixture(scope="module")
+def app(weights_env: Path, tmp_path_factory: pytest.TempPathFactory) -> App:
+    explorer = explore.Explorer(explore.WeightsSource(device="cpu"), max_entries=16)
+    return App(explorer, max_side=192, export_dir=tmp_path_factory.mktemp("reports"))
+
+
+def _png_bytes(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("photos") / "photo.png"
+    random_image(128, 192, seed=11).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(app: App, photo: Path) -> tuple[dict, dict]:
+    return app.load_image(str(photo), **CONTROLS)
+
+
+def test_upload_renders_every_view(loaded: tuple[dict, dict], photo: Path) -> None:
+    session, views = loaded
+    assert set(VIEWS) <= set(views)
+    assert session["image"].size == (192, 128) and session["point"] == (96, 64)
+    assert views["status"].startswith("Analysed 192×128")
+    assert views["summary"]["image"]["key"] == explore.image_key(Image.open(photo).convert("RGB"))
+    assert len(views["metrics"]) == 2
+    assert len(views["neighbours"]["data"]) == 9
+    original, reconstruction = views["slider_gabic"]
+    assert original.size == reconstruction.size == (192, 128)
+    assert views["edge_choice"]["__type__"] == "update" and len(views["edge_choice"]["choices"]) == 9
+    assert views["bits_gabic"].data[0].zmax == views["bits_zou"].data[0].zmax
+
+
+def test_quality_change_is_cached(
+    app: App, loaded: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, _ = loaded
+    app.render(session, **{**CONTROLS, "quality": 2})  # computes q2 once
+    calls = []
+    monkeypatch.setattr(explore, "analyze", lambda *a, **k: calls.append(1))
+    start = time.perf_counter()
+    views = app.render(session, **CONTROLS)
+    views2 = app.render(session, **{**CONTROLS, "quality": 2})
+    assert calls == [] and time.perf_counter() - start < 10
+    assert views["summary"]["quality"] == 1 and views2["summary"]["quality"] == 2
+    assert views["summary"]["models"] != views2["summary"]["models"]
+
+
+def test_k_change_is_marked_out_of_distribution(app: App, loaded: tuple[dict, dict]) -> None:
+    session, _ = loaded
+    views = app.render(session, **{**CONTROLS, "k": 3})
+    assert "out of distribution" in views["status"]
+    assert len(views["neighbours"]["data"]) == 3
+    assert views["summary"]["k"] == 3
+
+
+def test_click_moves_the_node(app: App, loaded: tuple[dict, dict]) -> None:
+    session, _ = loaded
+    scale = explore.display_scale(session["image"].size)
+    new_session, views = app.click(session, [20 * scale, 100 * scale], 1, 9, "decoder 1/16", "2")
+    assert new_session["point"] == (20.0, 100.0) and session["point"] == (96, 64)  # old session untouched
+    assert len(views["neighbours"]["data"]) == 9
+    assert "Clicked (20, 100)" in views["node_info"]
+    assert views["inspector"].size == (192 * scale, 128 * scale)
+    with pytest.raises(ValueError):
+        app.click(session, None, 1, 9, "decoder 1/16", "2")
+
+
+def test_choose_edge_updates_anatomy(app: App, loaded: tuple[dict, dict]) -> None:
+    session, _ = loaded
+    new_session, views = app.choose_edge(session, 3, 1, 9, "encoder 1/4", "mean")
+    assert new_session["edge"] == 3
+    assert set(views) == {"anatomy"} and len(views["anatomy"].data) == 3
+
+
+def test_export_writes_a_self_contained_report(app: App, loaded: tuple[dict, dict]) -> None:
+    session, _ = loaded
+    path = Path(app.export(session, **CONTROLS)["report"])
+    page = path.read_text()
+    assert path.parent == app.export_dir and path.suffix == ".html"
+    assert "data:image/png;base64," in page and "Neighbours of the clicked node" in page
+    assert "<script src=" not in page and page.count("Plotly.newPlot") >= 5
+
+
+def test_rd_and_k_sweep_handlers(
+    app: App, loaded: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, _ = loaded
+    monkeypatch.setattr(explore, "CLASSIC_CODECS", ())
+    monkeypatch.setattr(app.explorer.source, "common_qualities", lambda: [1, 2])  # already cached
+    fig = app.rate_distortion(session, 1, 9)["rd"]
+    assert {trace.name for trace in fig.data} >= {"GABIC", "Zou2022", "current"}
+    monkeypatch.setattr(app.explorer, "k_range", lambda: (1, 2))
+    assert len(app.k_sweep(session, 1)["k_sweep"].data) == 2
+
+
+def test_api_metrics_matches_the_ui(app: App, loaded: tuple[dict, dict], photo: Path) -> None:
+    _, views = loaded
+    assert app.api_metrics(str(photo), 1, 9) == views["summary"]
+
+
+def _bad_inputs(tmp: Path) -> dict[str, Path]:
+    files = {
+        "text": b"this is not an image",
+        "empty": b"",
+        "truncated": _png_bytes(random_image(64, 64))[:100],
+        "bomb": _png_bytes(Image.new("1", (20000, 20000))),
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp / f"{name}.png"
+        paths[name].write_bytes(data)
+    return paths
+
+
+def test_bad_input_gives_a_message_not_a_trace(app: App, tmp_path: Path) -> None:
+    wrapped = guarded(VIEWS)(app.load_image)
+    for name, path in _bad_inputs(tmp_path).items():
+        with pytest.raises(ImageInputError):
+            app.load_image(str(path), **CONTROLS)
+        values = wrapped(str(path), *CONTROLS.values(), flat=True)
+        status = values[1 + VIEWS.index("status")]
+        assert status.startswith("Problem:") and "Traceback" not in status, name
+        assert all(
+            v == {"__type__": "update"} for i, v in enumerate(values) if i != 1 + VIEWS.index("status")
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "note"),
+    [
+        ("gray", lambda: Image.new("L", (96, 64), 90), "grayscale"),
+        ("rgba", lambda: Image.new("RGBA", (96, 64), (0, 0, 255, 60)), "transparency"),
+        ("deep", lambda: Image.fromarray(np.full((64, 96), 30000, dtype=np.uint16)), "8 bits"),
+    ],
+)
+def test_converted_inputs_are_accepted_with_a_note(app: App, tmp_path: Path, name, make, note) -> None:
+    path = tmp_path / f"{name}.png"
+    make().save(path)
+    session = app.new_session(str(path))
+    assert session["image"].image.mode == "RGB"
+    assert any(note in n for n in session["image"].notes)
+
+
+def test_exif_rotated_input_is_upright(app: App, tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    path = tmp_path / "rotated.jpg"
+    random_image(40, 80, seed=2).save(path, exif=exif.tobytes())
+    assert app.new_session(str(path))["image"].size == (40, 80)
+
+
+def test_unexpected_errors_are_reported_briefly(app: App) -> None:
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    values = guarded(("status", "rd"), state=False)(broken)(flat=True)
+    assert values[0].startswith("Problem: something went wrong (RuntimeError: boom)")
+
+
+def test_views_need_an_image_first(app: App) -> None:
+    with pytest.raises(ImageInputError, match="upload an image first"):
+        app.render(None, **CONTROLS)
+    values = guarded(("status", "report"), state=False)(app.export)(None, *CONTROLS.values(), flat=True)
+    assert "upload an image first" in values[0]
+
+
+def test_no_weights_is_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, photo: Path) -> None:
+    monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(tmp_path))
+    empty = App(explore.Explorer(explore.WeightsSource(device="cpu")), export_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="No weights found"):
+        empty.load_image(str(photo), **CONTROLS)
+    demo = build_demo(empty, None)  # the page still builds and shows the problem
+    texts = [getattr(block, "value", None) for block in demo.blocks.values()]
+    assert any(isinstance(t, str) and t.startswith("Problem: No weights found") for t in texts)
+
+
+def test_demo_builds_with_an_initial_image(app: App, loaded: tuple[dict, dict]) -> None:
+    session, _ = loaded
+    demo = build_demo(app, session["image"])
+    api_names = {dep.api_name for dep in demo.fns.values() if dep.api_name}
+    assert {"analyze", "upload"} <= api_names
+
+
+def test_prefetch_is_bounded(app: App, loaded: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    session, _ = loaded
+    submitted = []
+    monkeypatch.setattr(app, "prefetch", True)
+    monkeypatch.setattr(app._prefetcher, "submit", lambda *args: submitted.append(args))
+    app._pending = 3
+    app.prefetch_qualities(session["image"], 9)
+    assert len(submitted) == 1
+    app._pending = 0
+    assert handlers.USER_ERRORS
