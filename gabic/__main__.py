@@ -18,6 +18,7 @@ COMMAND_MODULES = {
     "eval": ("gabic.evaluate", "evaluate models or classic codecs on an image folder"),
     "bdrate": ("gabic.evaluate_bd", "BD-rate / BD-PSNR between result files and an RD plot"),
     "bench": ("gabic.bench", "timings, FLOPs and memory of both models (paper Table 1)"),
+    "ship": ("gabic.ship", "export a training run as shipped weights with a model card"),
 }
 
 

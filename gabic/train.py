@@ -33,6 +33,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .images import list_images, load_image
+from .machine import machine_description
 from .models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
 
 #: λ of the paper's four qualities.
@@ -284,7 +285,9 @@ def train(args: argparse.Namespace) -> TrainState:
         (out / "state.json").write_text(json.dumps({
             "state": vars(state), "lr": optimizer.param_groups[0]["lr"], "arch": args.arch,
             "config": config.to_dict(), "lmbda": lmbda, "batch_size": args.batch_size * world,
-            "patch_size": args.patch_size, "seed": args.seed}, indent=1))  # fmt: skip
+            "patch_size": args.patch_size, "seed": args.seed,
+            "args": {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, type(None)))},
+            "machine": machine_description(device)}, indent=1))  # fmt: skip
 
     while state.step < args.steps:
         if state.step < args.warmup:

@@ -12,7 +12,7 @@ from .config import PAPER_CONFIG, ModelConfig
 class GABIC(ChannelwiseAttentionCodec):
     r"""GABIC: Graph-based Attention Block for Image Compression.
 
-    E. Spadaro, R. Presta, E. Tartaglione, J. H. Giraldo, M. Grangetto,
+    G. Spadaro, A. Presta, E. Tartaglione, J. H. Giraldo, M. Grangetto,
     A. Fiandrotti, "GABIC: Graph-based Attention Block for Image Compression",
     ICIP 2024.
 

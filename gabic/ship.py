@@ -1,0 +1,97 @@
+"""Turn a training run into shipped weights (``python -m gabic ship``).
+
+Writes ``assets/weights/{name}-q{quality}.safetensors`` (fp16 storage, entropy
+coder tables included) and its model card ``.json``: configuration, λ, trained
+k, training recipe, steps, wall time, machine, data, the validation numbers of
+the selected checkpoint, and — when a results file is given — Kodak numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from . import zoo
+from .models import ModelConfig, build_model
+from .train import load_weights_into
+
+
+def _best_validation(run: Path) -> dict[str, Any] | None:
+    path = run / "val.jsonl"
+    if not path.is_file():
+        return None
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return min(entries, key=lambda e: e["loss"]) if entries else None
+
+
+def _kodak_numbers(results: Path, quality: int) -> dict[str, Any] | None:
+    data = json.loads(results.read_text())
+    points = data.get("results", {})
+    qualities = data.get("qualities") or data.get("meta", {}).get("qualities")
+    if not points.get("bpp"):
+        return None
+    index = qualities.index(quality) if qualities and quality in qualities else None
+    if index is None:
+        return None
+    return {key: values[index] for key, values in points.items() if isinstance(values, list)}
+
+
+def ship(run: Path, name: str, quality: int, weights: str = "best",
+         results: Path | None = None, out_dir: Path | None = None) -> Path:  # fmt: skip
+    """Export ``run`` (a ``python -m gabic train`` folder) as shipped model ``name`` q``quality``."""
+    state = json.loads((run / "state.json").read_text())
+    config = ModelConfig.from_dict(state["config"])
+    model = build_model(state["arch"], config)
+    source = run / f"{weights}.safetensors" if weights in ("best", "weights") else Path(weights)
+    if not source.is_file():
+        source = run / "weights.safetensors"
+    load_weights_into(model, source)
+    model.update(force=True)
+    args = state.get("args", {})
+    best = _best_validation(run)
+    card: dict[str, Any] = {
+        "model_id": name,
+        "quality": quality,
+        "lambda": state["lmbda"],
+        "trained_k": config.k if state["arch"] == "gabic" else None,
+        "trained": True,
+        "training": {
+            "steps": state["state"]["step"],
+            "wall_time_hours": round(state["state"]["elapsed"] / 3600, 2),
+            "batch_size": state.get("batch_size"),
+            "patch_size": state.get("patch_size"),
+            "seed": state.get("seed"),
+            "recipe": args or "see gabic/train.py defaults of this commit",
+            "machine": state.get("machine", "2-core CPU build machine (description not recorded)"),
+            "data": "BSDS500 train (200 photos), random crops + horizontal flips",
+            "selection": "lowest RD loss on 24 centre crops (256²) of BSDS500 val"
+            if source.name == "best.safetensors" else f"weights file {source.name}",
+            "weights_file": source.name,
+        },
+        "validation": best,
+    }  # fmt: skip
+    if results is not None and results.is_file():
+        card["kodak"] = _kodak_numbers(results, quality)
+        card["kodak_results_file"] = str(results)
+    target = (out_dir or zoo.SHIPPED_WEIGHTS_DIR) / f"{name}-q{quality}.safetensors"
+    zoo.save_weights(model, target, card)
+    return target
+
+
+def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="python -m gabic ship", description=__doc__)
+    parser.add_argument("run", type=Path, help="training run folder")
+    parser.add_argument("--name", required=True, choices=sorted(zoo.SHIPPED))
+    parser.add_argument("--quality", type=int, required=True, choices=list(zoo.QUALITIES))
+    parser.add_argument("--weights", default="best", help="'best' (validation), 'weights' (last) or a file")
+    parser.add_argument("--results", type=Path, help="Kodak results JSON (python -m gabic eval) to quote")
+    parser.add_argument("--out-dir", type=Path, help="default: assets/weights")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    path = ship(args.run, args.name, args.quality, args.weights, args.results, args.out_dir)
+    print(f"wrote {path} and {path.with_suffix('.json').name}")
+    return 0
