@@ -70,7 +70,7 @@ def _notify(message: str) -> None:
         log.warning(message)
 
 
-def _failure(error: BaseException) -> str:
+def failure_message(error: BaseException) -> str:
     if isinstance(error, USER_ERRORS):
         text = str(error).strip("'\"") or type(error).__name__
         return f"Problem: {text}"
@@ -92,7 +92,7 @@ def guarded(outputs: tuple[str, ...] | None = VIEWS, state: bool = True) -> Call
             try:
                 result = handler(*args, **kwargs)
             except Exception as error:
-                message = _failure(error)
+                message = failure_message(error)
                 _notify(message.removeprefix("Problem: "))
                 if not flat:
                     raise

@@ -9,7 +9,7 @@ import gradio as gr
 from gabic import explore
 
 from . import texts
-from .handlers import VIEWS, App, guarded
+from .handlers import VIEWS, App, failure_message, guarded
 
 INSPECTOR_VIEWS = ("status", "inspector", "window_attention", "node_info", "neighbours", "edge_choice", "anatomy",
                    "all_heads")  # fmt: skip
@@ -39,7 +39,9 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
         weights_lines = explorer.source.description()
         gr.Markdown("**Weights in use** — " + " · ".join(
             f"{explore.DISPLAY_NAMES[a]}: {w}" for a, w in weights_lines.items()), elem_classes="explain")  # fmt: skip
-        status = gr.Markdown(f"Problem: {problem}" if problem else "Loading the sample photo…", elem_id="status")
+        status = gr.Markdown(
+            f"Problem: {problem}" if problem else "Loading the sample photo…", elem_id="status"
+        )
 
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
@@ -135,7 +137,6 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
         rate_distortion = guarded(("status", "rd"), state=False)(app.rate_distortion)
         sweep = guarded(("status", "k_sweep"), state=False)(app.k_sweep)
         export = guarded(("status", "report"), state=False)(app.export)
-        api_metrics = guarded(None, state=False)(app.api_metrics)
 
         def on_upload(
             path: str | None,
@@ -190,7 +191,10 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
 
         def api_analyze(path: str, q: float, kk: float) -> Any:
             """Analyse an image file with both models; returns image key, size and metrics."""
-            return api_metrics(path, int(q), int(kk), flat=True)[0]
+            try:
+                return app.api_metrics(path, int(q), int(kk))
+            except Exception as error:
+                raise gr.Error(failure_message(error).removeprefix("Problem: ")) from None
 
         upload.input(on_upload, [upload, *controls], full_outputs, api_name="upload", show_progress="full")
         samples.select(on_sample, controls, full_outputs, api_name=False)
