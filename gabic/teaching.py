@@ -83,6 +83,16 @@ def _as_array(image: Any) -> np.ndarray:
     return np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
 
 
+def _png_source(image: Any) -> str:
+    """An RGB image as a PNG data URI (far lighter in a figure than a list of pixel values)."""
+    import base64
+    from io import BytesIO
+
+    buffer = BytesIO()
+    Image.fromarray(_as_array(image).astype(np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def images_figure(images: Sequence[Any], titles: Sequence[str], cols: int | None = None,
                   height: int = 260) -> Any:  # fmt: skip
     """A grid of RGB images with titles."""
@@ -94,7 +104,7 @@ def images_figure(images: Sequence[Any], titles: Sequence[str], cols: int | None
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
                         horizontal_spacing=0.01, vertical_spacing=0.06)  # fmt: skip
     for i, image in enumerate(images):
-        fig.add_trace(go.Image(z=_as_array(image)), row=i // cols + 1, col=i % cols + 1)
+        fig.add_trace(go.Image(source=_png_source(image)), row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(height=height * rows, margin=dict(l=5, r=5, t=40, b=5))
@@ -125,7 +135,10 @@ def maps_figure(maps: Sequence[np.ndarray], titles: Sequence[str], cols: int | N
             row=i // cols + 1, col=i % cols + 1,
         )  # fmt: skip
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    for i in range(len(maps)):
+        axis = "x" if i == 0 else f"x{i + 1}"
+        fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=axis,
+                         row=i // cols + 1, col=i % cols + 1)  # fmt: skip
     fig.update_layout(height=height * rows, margin=dict(l=5, r=5, t=40, b=5))
     return fig
 
@@ -139,7 +152,7 @@ def graph_figure(image: Any, block: Any, window: int, centre: int, neighbours: S
     ``node_to_cell``, ``cell_centre``, ``window_outline``)."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Image(z=_as_array(image)))
+    fig = go.Figure(go.Image(source=_png_source(image)))
     for x0, y0, x1, y1 in block.window_outline(window):
         fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line=dict(color="yellow", width=2))
     cx, cy = block.cell_centre(*block.node_to_cell(window, centre))
@@ -183,6 +196,14 @@ def rd_figure(curves: dict[str, tuple[Sequence[float], Sequence[float]]], metric
 
 
 # --------------------------------------------------------------- analysis
+def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
+    """Average ``(H, W)`` over ``factor x factor`` blocks (for lighter figures); the
+    bottom/right remainder that does not fill a block is dropped."""
+    height, width = values.shape[0] // factor * factor, values.shape[1] // factor * factor
+    trimmed = values[:height, :width]
+    return trimmed.reshape(height // factor, factor, width // factor, factor).mean(axis=(1, 3))
+
+
 def texture_map(image: Image.Image, cell: int = 16) -> np.ndarray:
     """``(H, W)`` standard deviation of the luma (0..255) inside each ``cell x cell`` block,
     spread back over the block's pixels: low on flat regions, high on texture/edges.
@@ -198,6 +219,6 @@ def texture_map(image: Image.Image, cell: int = 16) -> np.ndarray:
 
 
 __all__ = [
-    "FAST_SIZE", "FULL_SIZE", "PHOTOS", "fast_mode", "graph_figure", "image_size", "images_figure",
+    "FAST_SIZE", "FULL_SIZE", "PHOTOS", "block_mean", "fast_mode", "graph_figure", "image_size", "images_figure",
     "maps_figure", "photo", "rd_figure", "require_weights", "texture_map", "use_notebook_renderer",
 ]  # fmt: skip
