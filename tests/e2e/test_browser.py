@@ -1,0 +1,80 @@
+"""End to end in Debian's Chromium (headless, offline flags): upload, bit maps, quality slider,
+click in the inspector, neighbour table has k rows, no error toast. Screenshots go to
+artifacts/screenshots/ (ignored by git)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from app_server import ROOT, running_app  # noqa: E402
+from helpers import random_image  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+TIMEOUT_MS = 180_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
+    ),
+]
+
+
+def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    photo = tmp_path / "photo.png"
+    random_image(120, 160, seed=21).save(photo)  # 160×120
+
+    with running_app(random_weights_dir, tmp_path / "server.log", max_side=160) as (url, _), \
+            playwright.sync_playwright() as p:  # fmt: skip
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
+            status = page.locator("#status")
+            playwright.expect(status).to_contain_text("Analysed", timeout=TIMEOUT_MS)  # the sample
+
+            page.locator("#upload input[type=file]").set_input_files(str(photo))
+            playwright.expect(status).to_contain_text("Analysed 160×120", timeout=TIMEOUT_MS)
+            for plot in ("#bits_gabic", "#bits_zou", "#bits_diff"):
+                page.locator(f"{plot} .js-plotly-plot").wait_for(state="visible")
+            page.screenshot(path=str(SCREENSHOTS / "01-uploaded.png"), full_page=True)
+
+            slider = page.locator("#quality input[type=range]")
+            slider.focus()
+            slider.press("ArrowRight")  # q2 -> q3
+            playwright.expect(status).to_contain_text("at q3", timeout=TIMEOUT_MS)
+
+            inspector = page.locator("#inspector img")
+            inspector.scroll_into_view_if_needed()
+            box = inspector.bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.7)
+            node_info = page.locator("#node_info")
+            playwright.expect(node_info).not_to_contain_text("Clicked (80, 60)", timeout=TIMEOUT_MS)
+            playwright.expect(node_info).to_contain_text("Clicked", timeout=TIMEOUT_MS)
+            k = int(page.locator("#k input[type=number]").input_value())
+            table = page.locator("#neighbours [role=grid]")
+            playwright.expect(table).to_have_attribute("aria-rowcount", str(k + 1))  # header + k rows
+            assert page.locator("#neighbours tbody tr").count() >= 1
+            page.locator("#inspector").screenshot(path=str(SCREENSHOTS / "02-inspector.png"))
+            page.screenshot(path=str(SCREENSHOTS / "03-after-click.png"), full_page=True)
+
+            errors = page.locator("[data-testid=toast-body].error")
+            assert errors.count() == 0, errors.all_inner_texts()
+            assert "Problem" not in status.inner_text()
+        finally:
+            browser.close()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+    shutil.copy(SCREENSHOTS / "03-after-click.png", SCREENSHOTS / "latest.png")
