@@ -38,6 +38,18 @@ def _kodak_numbers(results: Path, quality: int) -> dict[str, Any] | None:
     return {key: values[index] for key, values in points.items() if isinstance(values, list)}
 
 
+def _default_recipe(state: dict[str, Any]) -> dict[str, Any]:
+    """Runs started before arguments were recorded used the trainer's defaults."""
+    from .train import build_argument_parser as train_parser
+
+    defaults = {
+        action.dest: action.default
+        for action in train_parser()._actions
+        if action.default is not None and action.dest != "help"
+    }
+    return {**defaults, "lmbda": state["lmbda"], "arch": state["arch"], "seed": state.get("seed")}
+
+
 def ship(run: Path, name: str, quality: int, weights: str = "best",
          results: Path | None = None, out_dir: Path | None = None) -> Path:  # fmt: skip
     """Export ``run`` (a ``python -m gabic train`` folder) as shipped model ``name`` q``quality``."""
@@ -49,7 +61,7 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
         source = run / "weights.safetensors"
     load_weights_into(model, source)
     model.update(force=True)
-    args = state.get("args", {})
+    args = state.get("args") or _default_recipe(state)
     best = _best_validation(run)
     card: dict[str, Any] = {
         "model_id": name,
@@ -59,11 +71,12 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
         "trained": True,
         "training": {
             "steps": state["state"]["step"],
+            "selected_step": best["step"] if best and source.name == "best.safetensors" else state["state"]["step"],
             "wall_time_hours": round(state["state"]["elapsed"] / 3600, 2),
             "batch_size": state.get("batch_size"),
             "patch_size": state.get("patch_size"),
             "seed": state.get("seed"),
-            "recipe": args or "see gabic/train.py defaults of this commit",
+            "recipe": args,
             "machine": state.get("machine", "2-core CPU build machine (description not recorded)"),
             "data": "BSDS500 train (200 photos), random crops + horizontal flips",
             "selection": "lowest RD loss on 24 centre crops (256²) of BSDS500 val"
