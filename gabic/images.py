@@ -12,6 +12,7 @@ Policy:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
@@ -118,10 +119,8 @@ def load_image(source: object, max_side: int | None = None) -> Image.Image:
         raise ImageInputError("image has no pixels")
     if width * height > MAX_PIXELS:
         raise ImageInputError(f"{width}×{height} is larger than the {MAX_PIXELS:,}-pixel limit")
-    try:
+    with contextlib.suppress(Exception):  # a broken EXIF block must not make a readable image unusable
         image = ImageOps.exif_transpose(image)
-    except Exception:  # a broken EXIF block must not make a readable image unusable
-        pass
     image = _to_rgb(image)
     if max_side is not None and max(image.size) > max_side:
         scale = max_side / max(image.size)

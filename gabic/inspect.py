@@ -13,7 +13,6 @@ block's feature grid has one cell per ``stride`` pixels of the padded image
 
 from __future__ import annotations
 
-
 import time
 from dataclasses import dataclass, field
 from typing import Any

@@ -27,6 +27,8 @@ def weights_dir() -> Path:
     """Where shipped weights are looked up (``$GABIC_WEIGHTS_DIR`` or ``assets/weights``)."""
     override = os.environ.get("GABIC_WEIGHTS_DIR")
     return Path(override) if override else SHIPPED_WEIGHTS_DIR
+
+
 #: Shipped model families: name -> (architecture, configuration).
 SHIPPED: dict[str, tuple[str, ModelConfig]] = {
     "gabic-small": ("gabic", SMALL_CONFIG),
@@ -91,8 +93,9 @@ def _torch_load(path: Path) -> Any:
             f"{path}: refused, the file holds Python objects that could run code "
             f"(only plain tensors and containers are accepted): {str(error).splitlines()[0]}"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({error})") from None
+    except Exception as error:  # noqa: BLE001 - torch raises anything (IndexError, KeyError...) on garbage
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
 
 
 def _finish(model: ChannelwiseAttentionCodec, device: torch.device | str | None) -> ChannelwiseAttentionCodec:

@@ -1,0 +1,157 @@
+"""Real bitstreams: exact round trip, rate vs likelihoods, container header, k, errors."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+import torch
+from helpers import TINY_CONFIG, random_image
+from PIL import Image
+
+from gabic import codec, zoo
+from gabic.images import image_to_tensor
+from gabic.models import build_model
+
+SIZES = [(1, 1), (17, 33), (481, 321), (768, 512)]  # (width, height)
+#: Container header + rANS flush of the two streams: allowed on top of the 1 % rate margin.
+OVERHEAD_BYTES = 64
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, torch.nn.Module]:
+    out = {}
+    for arch in ("gabic", "zou2022"):
+        torch.manual_seed(5)
+        model = build_model(arch, TINY_CONFIG).eval()
+        model.update(force=True)
+        out[arch] = model
+    return out
+
+
+def forward_reconstruction(model, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Eval-mode forward on the padded image, cropped back and clamped (what decode returns)."""
+    padded, unpad = codec.pad_image(x)
+    with torch.no_grad():
+        out = model(padded)
+    return codec.crop_image(out["x_hat"], unpad).clamp(0, 1), out["likelihoods"]
+
+
+@pytest.mark.parametrize("arch", ["gabic", "zou2022"])
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_round_trip_equals_forward_and_rate_matches_likelihoods(models, arch, width, height):
+    model = models[arch]
+    x = image_to_tensor(random_image(height, width, seed=width))
+    data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True)
+    decoded = codec.decompress_tensor(data, model)
+    expected, forward_likelihoods = forward_reconstruction(model, x)
+    assert decoded.shape == (1, 3, height, width)
+    assert torch.equal(decoded, expected)
+    for name in ("y", "z"):
+        assert torch.equal(likelihoods[name], forward_likelihoods[name])
+    estimated_bits = sum(float((-torch.log2(v)).sum()) for v in likelihoods.values())
+    assert len(data) * 8 <= estimated_bits * 1.01 + OVERHEAD_BYTES * 8
+    # rANS cannot beat the model's own estimate by more than rounding of its tables
+    header = codec.read_header(data)
+    assert (header.z_length + header.y_length) * 8 >= estimated_bits * 0.99
+
+
+def test_public_api_with_pil_and_path(models, tmp_path):
+    image = random_image(40, 70, seed=3)
+    path = tmp_path / "in.png"
+    image.save(path)
+    data = codec.compress(models["gabic"], image)
+    assert codec.compress(models["gabic"], path) == data
+    assert codec.compress(models["gabic"], path.read_bytes()) == data
+    out = codec.decompress(data, models["gabic"])
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (70, 40)
+    expected, _ = forward_reconstruction(models["gabic"], image_to_tensor(image))
+    assert torch.equal(image_to_tensor(out), (expected * 255).round() / 255)
+
+
+def test_header_fields(models):
+    model = models["gabic"]
+    data = codec.compress(model, random_image(30, 50))
+    header = codec.read_header(data)
+    assert data[:4] == codec.MAGIC and data[4] == codec.FORMAT_VERSION
+    assert (header.width, header.height) == (50, 30)
+    assert header.model_id == "gabic" and header.quality == 0 and header.k == model.k
+    assert header.fingerprint == codec.model_fingerprint(model)
+    assert header.latent_shape == (1, 1)
+    assert len(data) == header.header_size + header.z_length + header.y_length
+    zou = codec.read_header(codec.compress(models["zou2022"], random_image(30, 50)))
+    assert zou.k == 0 and zou.model_id == "zou2022"
+
+
+def test_same_image_gives_identical_bytes(models):
+    image = random_image(100, 90, seed=8)
+    for model in models.values():
+        assert codec.compress(model, image) == codec.compress(model, image)
+
+
+def test_k_is_stored_and_used_by_the_decoder(models):
+    model = models["gabic"]
+    x = image_to_tensor(random_image(128, 128, seed=2))
+    trained_k = model.k
+    try:
+        model.set_k(3)
+        data = codec.compress_tensor(model, x)
+        expected_k3, _ = forward_reconstruction(model, x)
+        assert codec.read_header(data).k == 3
+        model.set_k(12)
+        expected_k12, _ = forward_reconstruction(model, x)
+        decoded = codec.decompress_tensor(data, model)
+        assert model.k == 12  # the decoder restores the caller's k
+    finally:
+        model.set_k(trained_k)
+    assert torch.equal(decoded, expected_k3)
+    assert not torch.equal(expected_k3, expected_k12)  # k changes the decoder's output
+
+
+def test_corrupted_k_in_header_is_refused(models):
+    data = bytearray(codec.compress(models["gabic"], random_image(8, 8)))
+    name_length = data[5]
+    data[7 + name_length] = 99  # k
+    body = bytes(data[: 32 + name_length]) + bytes(data[36 + name_length :])
+    struct.pack_into(">I", data, 32 + name_length, zlib.crc32(body))
+    with pytest.raises(codec.BitstreamError, match="k=99"):
+        codec.decompress(bytes(data), models["gabic"])
+
+
+def test_container_from_another_model_is_refused_with_its_name(use_random_weights):
+    q1 = zoo.load("gabic-small", 1, device="cpu")
+    q2 = zoo.load("gabic-small", 2, device="cpu")
+    zou = zoo.load("zou2022-small", 1, device="cpu")
+    data = codec.compress(q1, random_image(20, 20))
+    assert codec.read_header(data).model_id == "gabic-small"
+    with pytest.raises(codec.BitstreamError, match=r"another model \(gabic-small q1\).*gabic-small q2"):
+        codec.decompress(data, q2)
+    with pytest.raises(codec.BitstreamError, match=r"gabic-small q1.*zou2022-small q1"):
+        codec.decompress(data, zou)
+    # without a model, the container's own model is loaded
+    assert codec.decompress(data).size == (20, 20)
+
+
+def test_decompress_without_model_for_unshipped_weights(models):
+    data = codec.compress(models["gabic"], random_image(8, 8))
+    with pytest.raises(codec.BitstreamError, match="not a shipped model"):
+        codec.decompress(data)
+
+
+def test_codec_size_limit_is_checked_before_any_work(models):
+    too_big = torch.zeros(1, 3, 1, 1).expand(1, 3, 2161, 3840)  # no memory behind it
+    assert codec.MAX_CODEC_PIXELS < 2161 * 3840
+    with pytest.raises(ValueError, match="codec limit"):
+        codec.compress_tensor(models["gabic"], too_big)
+    with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
+        codec.compress_tensor(models["gabic"], torch.zeros(3, 8, 8))
+
+
+def test_fingerprint_changes_with_weights():
+    torch.manual_seed(0)
+    a = build_model("gabic", TINY_CONFIG)
+    torch.manual_seed(1)
+    b = build_model("gabic", TINY_CONFIG)
+    assert codec.model_fingerprint(a) != codec.model_fingerprint(b)
+    assert len(codec.model_fingerprint(a)) == 8

@@ -1,0 +1,170 @@
+"""Weights I/O: the authors' checkpoint format, our safetensors + model card, shipped names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from helpers import TINY_CONFIG, random_image
+
+from gabic import codec, zoo
+from gabic.images import image_to_tensor
+from gabic.models import PAPER_CONFIG, build_model
+
+LEGACY_NAMES = {"matrices": "_matrix", "biases": "_bias", "factors": "_factor"}
+
+
+def authors_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s weights as the reference code saves them: legacy EntropyBottleneck names,
+    DataParallel ``module.`` prefix, empty entropy-coder buffers."""
+    state = {}
+    for key, value in model.state_dict().items():
+        parts = key.split(".")
+        if parts[0] == "entropy_bottleneck" and parts[1] in LEGACY_NAMES:
+            key = f"entropy_bottleneck.{LEGACY_NAMES[parts[1]]}{parts[2]}"
+        if key.endswith(("_quantized_cdf", "_offset", "_cdf_length", "scale_table")):
+            value = value.new_empty(0)
+        state["module." + key] = value.clone()
+    return state
+
+
+@pytest.fixture(scope="module")
+def authors_checkpoints(tmp_path_factory) -> dict[str, tuple[torch.nn.Module, object]]:
+    folder = tmp_path_factory.mktemp("authors")
+    out = {}
+    for arch in ("gabic", "zou2022"):
+        torch.manual_seed(11)
+        model = build_model(arch, PAPER_CONFIG)
+        path = folder / f"q3-{arch}-model.pth.tar"
+        torch.save({"state_dict": authors_state_dict(model), "epoch": 3}, path)
+        out[arch] = (model, path)
+    return out
+
+
+@pytest.mark.parametrize("arch", ["gabic", "zou2022"])
+def test_load_authors_checkpoint(authors_checkpoints, arch):
+    source, path = authors_checkpoints[arch]
+    assert any(k.startswith("module.entropy_bottleneck._matrix") for k in torch.load(path)["state_dict"])
+    model = zoo.load_checkpoint(path, arch=arch, device="cpu")
+    assert not model.training and model.arch == arch and model.config == PAPER_CONFIG
+    assert model.quality == 3 and model.model_id == f"{arch}-paper"
+    loaded = model.state_dict()
+    for key, value in source.state_dict().items():
+        if key.endswith(("_quantized_cdf", "_offset", "_cdf_length", "scale_table")):
+            continue
+        assert torch.equal(loaded[key], value), key
+    usual = torch.exp(torch.linspace(torch.log(torch.tensor(0.11)), torch.log(torch.tensor(256.0)), 64))
+    torch.testing.assert_close(model.gaussian_conditional.scale_table, usual)
+    assert model.gaussian_conditional.quantized_cdf.numel() > 0  # update(force=True) ran
+    assert model.entropy_bottleneck._quantized_cdf.numel() > 0
+    # and it is a working codec
+    x = image_to_tensor(random_image(64, 64, seed=4))
+    data = codec.compress_tensor(model, x)
+    assert codec.decompress_tensor(data, model).shape == x.shape
+    assert codec.read_header(data).model_id == f"{arch}-paper"
+
+
+def test_checkpoint_of_the_other_architecture_lists_the_mismatch(authors_checkpoints):
+    _, path = authors_checkpoints["zou2022"]
+    with pytest.raises(zoo.CheckpointError) as info:
+        zoo.load_checkpoint(path, arch="gabic", device="cpu")
+    message = str(info.value)
+    assert "missing keys" in message and "conv_b.0.conv.qkv" in message
+    assert "unexpected keys" in message and "relative_position_bias_table" in message
+    assert str(path) in message
+
+
+def test_foreign_file_lists_missing_and_unexpected_keys(tmp_path):
+    path = tmp_path / "resnet.pth.tar"
+    torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2), "g_a.0.weight": torch.zeros(1)}}, path)
+    with pytest.raises(zoo.CheckpointError) as info:
+        zoo.load_checkpoint(path, arch="gabic", device="cpu")
+    message = str(info.value)
+    assert "missing keys" in message and "unexpected keys: fc.weight" in message
+    assert "shape mismatches: g_a.0.weight" in message
+
+
+def test_files_that_are_not_checkpoints(tmp_path):
+    missing = tmp_path / "nope.pth.tar"
+    with pytest.raises(zoo.CheckpointError, match="no such file"):
+        zoo.load_checkpoint(missing)
+    garbage = tmp_path / "garbage.pth.tar"
+    garbage.write_bytes(b"this is not a torch file at all")
+    with pytest.raises(zoo.CheckpointError, match="not a readable"):
+        zoo.load_checkpoint(garbage)
+    no_tensors = tmp_path / "list.pth.tar"
+    torch.save({"state_dict": {"a": [1, 2, 3]}}, no_tensors)
+    with pytest.raises(zoo.CheckpointError, match="no state dict of tensors"):
+        zoo.load_checkpoint(no_tensors)
+
+
+def test_our_weights_round_trip_with_fp16_storage_and_model_card(tmp_path):
+    torch.manual_seed(3)
+    model = build_model("zou2022", TINY_CONFIG).eval()
+    path = tmp_path / "zou-test.safetensors"
+    card = {"model_id": "zou-test", "quality": 2, "lambda": 0.013, "trained_k": None,
+            "recipe": {"epochs": 1}, "data": "none", "steps": 10, "rd": {"bpp": 0.5}}  # fmt: skip
+    zoo.save_weights(model, path, card)
+    written = json.loads(path.with_suffix(".json").read_text())
+    assert written["arch"] == "zou2022" and written["config"] == TINY_CONFIG.to_dict()
+    assert {k: written[k] for k in card} == card
+    from safetensors.torch import load_file
+
+    stored = load_file(str(path))
+    assert stored["g_a.0.weight"].dtype == torch.float16
+    assert stored["gaussian_conditional._quantized_cdf"].dtype == torch.int32
+    loaded = zoo.load_weights(path, device="cpu")
+    assert loaded.arch == "zou2022" and loaded.config == TINY_CONFIG and not loaded.training
+    assert loaded.model_id == "zou-test" and loaded.quality == 2 and loaded.card["lambda"] == 0.013
+    for key, value in model.state_dict().items():
+        got = loaded.state_dict()[key]
+        assert got.dtype == value.dtype, key  # upcast back to float32
+        if value.is_floating_point() and not key.endswith("scale_table"):
+            assert torch.equal(got, value.half().float()), key
+        else:
+            assert torch.equal(got, value), key
+    # fp32 storage keeps the weights exactly
+    zoo.save_weights(model, tmp_path / "full.safetensors", card, half=False)
+    full = zoo.load_weights(tmp_path / "full.safetensors", device="cpu")
+    assert all(torch.equal(full.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
+def test_load_weights_errors(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "x.safetensors"
+    zoo.save_weights(build_model("gabic", TINY_CONFIG), path, {"model_id": "x", "quality": 1})
+    with pytest.raises(zoo.CheckpointError, match="does not fit"):
+        zoo.load_weights(path, arch="zou2022", device="cpu")
+    path.with_suffix(".json").unlink()
+    with pytest.raises(zoo.CheckpointError, match="--arch"):
+        zoo.load_weights(path, device="cpu")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 20)
+    with pytest.raises(zoo.CheckpointError, match="not a readable safetensors"):
+        zoo.load_weights(bad, arch="gabic", device="cpu")
+
+
+def test_shipped_names_resolve_through_weights_dir(use_random_weights):
+    model = zoo.load("gabic-small", 2, device="cpu")
+    assert model.model_id == "gabic-small" and model.quality == 2 and model.config == TINY_CONFIG
+    assert zoo.load("gabic-small", 2, device="cpu") is model  # cached
+    assert zoo.available("zou2022-small") == [1, 2, 3, 4]
+    assert zoo.load_model("zou2022-small", 4, device="cpu").arch == "zou2022"
+    path = use_random_weights / "gabic-small-q1.safetensors"
+    assert zoo.load_model(str(path), device="cpu").arch == "gabic"
+    with pytest.raises(KeyError, match="unknown model"):
+        zoo.load("cheng2020", 1)
+    with pytest.raises(ValueError, match="quality"):
+        zoo.load("gabic-small", 7)
+    with pytest.raises(ValueError, match="pass a quality"):
+        zoo.load_model("gabic-small")
+    with pytest.raises(ValueError, match="neither a shipped model"):
+        zoo.load_model("weights.bin")
+
+
+def test_missing_shipped_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(tmp_path))
+    assert zoo.available("gabic-small") == []
+    with pytest.raises(FileNotFoundError, match="not shipped yet"):
+        zoo.load("gabic-small", 1, device="cpu")
