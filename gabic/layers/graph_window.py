@@ -90,8 +90,9 @@ class KNNGraphAttention(nn.Module):
     with ``q, k, v = qkv(x)`` and ``e = lin_edge(1)``. Because ``lin_edge`` has
     no bias, the edge part of a head's score is ``a_ij * sum_{c in h} e_c``.
 
-    Two implementations give the same numbers: ``"dense"`` (default) gathers
-    the ``k`` neighbours of every node inside each window, batched over all
+    Two implementations give the same numbers: ``"dense"`` (default) is a
+    window attention over all pairs of each window with an additive edge bias
+    and ``-inf`` outside each node's ``k`` neighbours, batched over all
     windows; ``"pyg"`` builds one graph over all windows and runs a PyTorch
     Geometric :class:`~torch_geometric.nn.MessagePassing` with
     :func:`torch_geometric.utils.softmax`.
@@ -160,28 +161,46 @@ class KNNGraphAttention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (num_windows, heads, n, d)
         return q * self.scale, k, v
 
+    def edge_bias(self) -> Tensor:
+        """``(heads, n, n)``: the edge part of every head's score for every (centre, neighbour) pair."""
+        return self.edge_score_per_head().view(-1, 1, 1) * self.edge_table
+
     def _propagate_dense(self, nodes: Tensor, neighbours: Tensor) -> Tensor:
+        """Window attention restricted to the kNN graph, on dense ``(n, n)`` score matrices.
+
+        The scores of all pairs come from one batched matmul (as in window
+        attention); the edge part is a per-head bias ``attr_ij * sum(lin_edge)``,
+        and pairs that are not edges get ``-inf``, so the softmax over a row is
+        the softmax over the centre's ``k`` incoming edges. Without autograd (and
+        without recording) the fused ``scaled_dot_product_attention`` kernel does
+        the same computation.
+        """
         num_windows, n, channels = nodes.shape
-        kk = neighbours.shape[-1]
-        q, k, v = self._split_heads(nodes)
-        flat = neighbours.reshape(num_windows, 1, n * kk, 1)
-        flat = flat.expand(num_windows, self.heads, n * kk, self.head_dim)
-        k_nb = k.gather(2, flat).view(num_windows, self.heads, n, kk, self.head_dim)
-        v_nb = v.gather(2, flat).view(num_windows, self.heads, n, kk, self.head_dim)
-        qk_score = torch.matmul(k_nb, q.unsqueeze(-1)).squeeze(-1)  # (nW, heads, n, k)
-        attribute = self.edge_table[torch.arange(n, device=nodes.device)[:, None], neighbours]
-        edge_score = self.edge_score_per_head().view(1, -1, 1, 1) * attribute.unsqueeze(1)
-        alpha = torch.softmax(qk_score + edge_score, dim=-1)
-        out = torch.matmul(alpha.unsqueeze(-2), v_nb).squeeze(-2)  # (nW, heads, n, d)
+        q, k, v = self._split_heads(nodes)  # each (nW, heads, n, d), q already scaled
+        not_edge = torch.full((num_windows, 1, n, n), float("-inf"), dtype=q.dtype, device=q.device)
+        not_edge.scatter_(-1, neighbours.unsqueeze(1), 0.0)
+        bias = self.edge_bias().to(q.dtype)
+        if not self.record and not torch.is_grad_enabled():
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=not_edge + bias, scale=1.0)
+            return out.transpose(1, 2).reshape(num_windows, n, channels)
+        score = torch.matmul(q, k.transpose(-2, -1))  # (nW, heads, n, n)
+        alpha_full = torch.softmax((score + bias).add_(not_edge), dim=-1)
+        out = torch.matmul(alpha_full, v)  # (nW, heads, n, d)
         if self.record:
+            kk = neighbours.shape[-1]
+            index = neighbours.unsqueeze(1).expand(-1, self.heads, -1, -1)
+            qk_score = score.detach().gather(-1, index)
+            alpha = alpha_full.detach().gather(-1, index)
+            attribute = self.edge_table[torch.arange(n, device=nodes.device)[:, None], neighbours]
+            edge_score = self.edge_score_per_head().view(1, -1, 1, 1) * attribute.unsqueeze(1)
             unit = F.normalize(nodes.detach(), p=2.0, dim=-1)
             unit_nb = unit.gather(1, neighbours.reshape(num_windows, n * kk, 1).expand(-1, -1, channels))
             distance = (unit.unsqueeze(2) - unit_nb.view(num_windows, n, kk, channels)).norm(dim=-1)
             self.last = {
                 "neighbours": neighbours.detach(),
                 "feature_distance": distance,
-                "alpha": alpha.detach(),
-                "qk_score": qk_score.detach(),
+                "alpha": alpha,
+                "qk_score": qk_score,
                 "edge_score": edge_score.detach().expand_as(alpha),
                 "edge_attribute": attribute.detach(),
             }
