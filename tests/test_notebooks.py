@@ -74,7 +74,9 @@ def test_notebook_runs(path: Path, notebook_weights_dir: Path, monkeypatch: pyte
     # The kernel inherits this process's environment when it starts.
     monkeypatch.setenv("GABIC_NOTEBOOK_FAST", "1")
     monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(notebook_weights_dir))
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+    # One intra-op thread: the fast-mode images are small, and on a loaded 2-core runner
+    # extra OpenMP threads make things slower, not faster. An explicit setting wins.
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
