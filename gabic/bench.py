@@ -25,6 +25,11 @@ Parts (``--only a,b``; default all):
   when :mod:`gabic.explore` exists.
 - ``train``: one optimizer step of the shipped configuration (batch 8×128²,
   R-D loss, gradient clipping, Adam, auxiliary loss and its optimizer).
+- ``profile`` (only when asked for): :mod:`torch.profiler` tables of the graph
+  core (dense and PyG paths) and of the window attention at the 1/4-scale
+  block, inference shape (forward) and training shape (forward+backward).
+
+``--compare BEFORE.json AFTER.json`` prints the CPU-time ratios of two reports.
 
 Times are medians of ``--repeats`` runs after ``--warmup`` runs; CUDA runs
 are synchronised.
@@ -49,7 +54,9 @@ import torch
 
 from .models import PAPER_CONFIG, SMALL_CONFIG, ModelConfig, build_model
 
-PARTS = ("model", "flops", "forward", "codec", "memory", "blocks", "core", "app", "train")
+PARTS = ("model", "flops", "forward", "codec", "memory", "blocks", "core", "app", "train", "profile")
+#: Parts run when ``--only`` is not given (``profile`` prints long tables: ask for it).
+DEFAULT_PARTS = PARTS[:-1]
 ARCHS = ("gabic", "zou2022")
 CONFIGS: dict[str, ModelConfig] = {"paper": PAPER_CONFIG, "small": SMALL_CONFIG}
 #: The 768×512 photo used for the app latency when the Kodak images are present.
@@ -375,6 +382,86 @@ def bench_core(config_name: str, device: str, args: argparse.Namespace, batch: i
     return rows
 
 
+def profile_core(config_name: str, device: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """torch.profiler tables of the 1/4-scale graph core (dense, PyG) and window attention."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from .layers import KNNGraphAttention
+    from .layers.window_attention import WindowAttention
+
+    config = resolve_config(config_name)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    shapes = (("inference", 1, args.width, args.height, False),
+              ("training", args.train_batch, args.train_patch, args.train_patch, True))  # fmt: skip
+    rows = []
+    for label, batch, width, height, backward in shapes:
+        nodes, channels, window = core_inputs(config, width, height, batch, 4)
+        nodes = nodes.to(device).requires_grad_(backward)
+        torch.manual_seed(3)
+        modules = {"graph dense": KNNGraphAttention(channels, config.heads, window, config.k, "dense"),
+                   "graph pyg": KNNGraphAttention(channels, config.heads, window, config.k, "pyg"),
+                   "window attention": WindowAttention(channels, config.heads, window)}  # fmt: skip
+        for name, module in modules.items():
+            module.to(device)
+
+            def step(
+                module: torch.nn.Module = module, nodes: torch.Tensor = nodes, backward: bool = backward
+            ) -> None:
+                if backward:
+                    module.zero_grad(set_to_none=True)
+                    module(nodes).square().mean().backward()
+                else:
+                    with torch.no_grad():
+                        module(nodes)
+
+            step()
+            with profile(activities=activities) as prof:
+                for _ in range(max(1, args.repeats)):
+                    step()
+                sync(device)
+            averages = prof.key_averages()
+            title = (f"{config_name} 1/4 {label} {list(nodes.shape)} {name} "
+                     f"({'forward+backward' if backward else 'forward'}, {max(1, args.repeats)} calls)")  # fmt: skip
+            print(f"\n===== {title}")
+            print(averages.table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40))
+            top = sorted(averages, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
+            rows.append({"config": config_name, "device": device, "shape": label, "module": name,
+                         "pass": "forward+backward" if backward else "forward",
+                         "self_cpu_total_ms": sum(e.self_cpu_time_total for e in averages) / 1000,
+                         "top_ops": [{"op": e.key, "calls": e.count, "self_cpu_ms": e.self_cpu_time_total / 1000}
+                                     for e in top]})  # fmt: skip
+    return rows
+
+
+def compare_reports(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """CPU-time medians of two reports of the same parts, side by side."""
+
+    def cpu(timing: dict[str, Any]) -> float:
+        return timing.get("cpu_median_ms", timing["median_ms"])
+
+    lines = []
+    for rb, ra in zip(before.get("models", []), after.get("models", []), strict=False):
+        if "forward" in rb and "forward" in ra:
+            lines.append(f"forward {rb['arch']:8}{rb['config']:7} CPU ms before {cpu(rb['forward']):9.0f}"
+                         f"  after {cpu(ra['forward']):9.0f}")  # fmt: skip
+    for rb, ra in zip(before.get("blocks", []), after.get("blocks", []), strict=False):
+        ratio_b = cpu(rb["gabic"]) / cpu(rb["zou2022"])
+        ratio_a = cpu(ra["gabic"]) / cpu(ra["zou2022"])
+        lines.append(f"block {rb['config']:7}{rb['block']:14}{rb['part']:13} GABIC/Zou2022 CPU before "
+                     f"{ratio_b:.2f}  after {ratio_a:.2f}")  # fmt: skip
+    for rb, ra in zip(before.get("core", []), after.get("core", []), strict=False):
+        lines.append(f"core {rb['config']:7}{rb['scale']:5} b{rb['batch']:<3}{rb['pass']:17} dense CPU ms before "
+                     f"{cpu(rb['dense']):8.1f} after {cpu(ra['dense']):8.1f}; PyG/dense after "
+                     f"{cpu(ra['pyg']) / cpu(ra['dense']):.2f}; dense/window-attention after "
+                     f"{cpu(ra['dense']) / cpu(ra['window_attention']):.2f}")  # fmt: skip
+    for name, report in (("before", before), ("after", after)):
+        steps = {r["arch"]: cpu(r["step"]) for r in report.get("train", [])}
+        if {"gabic", "zou2022"} <= set(steps):
+            lines.append(f"training step {name}: GABIC {steps['gabic']:.0f} ms, Zou2022 {steps['zou2022']:.0f} ms "
+                         f"(CPU), ratio {steps['gabic'] / steps['zou2022']:.3f}")  # fmt: skip
+    return lines
+
+
 def _app_models(device: str) -> tuple[dict[str, torch.nn.Module], str]:
     from . import zoo
 
@@ -514,6 +601,8 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
                         "training batch 2x64², no memory/app")  # fmt: skip
     parser.add_argument("--note", help="free text stored in the JSON (e.g. machine load)")
     parser.add_argument("--output", help="write the JSON here")
+    parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="print CPU-time ratios of two bench JSON files and exit")  # fmt: skip
     return parser
 
 
@@ -554,7 +643,12 @@ def print_report(report: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    parts = set(PARTS) if not args.only else {p.strip() for p in args.only.split(",") if p.strip()}
+    if args.compare:
+        before, after = (json.loads(Path(p).read_text()) for p in args.compare)
+        for line in compare_reports(before, after):
+            print(line)
+        return 0
+    parts = set(DEFAULT_PARTS) if not args.only else {p.strip() for p in args.only.split(",") if p.strip()}
     unknown = parts - set(PARTS)
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
@@ -612,6 +706,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"[bench] training step {arch} {train_config} {device}", flush=True)
                 report.setdefault("train", []).append(bench_train(
                     arch, device, args, resolve_config(train_config), args.train_batch, args.train_patch))  # fmt: skip
+        if "profile" in parts:
+            for config in configs:
+                report.setdefault("profile", []).extend(profile_core(config, device, args))
     report["elapsed_s"] = time.perf_counter() - started
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["summary"] = summarise(report)
