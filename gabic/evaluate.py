@@ -34,6 +34,8 @@ from . import classic, codec, zoo
 from .images import image_to_tensor, list_images, load_image
 from .metrics import msssim, psnr
 
+#: Display names of the classic codecs in result files and plots.
+CLASSIC_NAMES = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
 #: Largest |decoded - forward| accepted as "the decoder reproduces the forward pass".
 DECODE_TOLERANCE = 1e-4
 
@@ -170,7 +172,7 @@ def evaluate_classic(args: argparse.Namespace, images: list[Path]) -> dict[str, 
     points = [{"codec": name, "quality": q, **_summarise(p), "per_image": p} for q, p in by_quality.items()]
     points.sort(key=lambda p: p["bpp"])
     settings = classic.CODECS[name][1]
-    return {"name": args.name or name.upper(),
+    return {"name": args.name or CLASSIC_NAMES[name],
             "description": f"Pillow {name.upper()} {settings or 'default settings'}, qualities {qualities}",
             "points": points, "device": "cpu"}  # fmt: skip
 
