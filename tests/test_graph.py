@@ -192,7 +192,9 @@ def test_recorded_graph_is_consistent():
     scores = last["qk_score"] + last["edge_score"]
     torch.testing.assert_close(last["alpha"], torch.softmax(scores, dim=-1))
     per_head = block.conv.lin_edge.weight.view(2, 8).sum(-1)
-    torch.testing.assert_close(last["edge_score"], per_head.view(1, 2, 1, 1) * last["edge_attribute"][:, None])
+    torch.testing.assert_close(
+        last["edge_score"], per_head.view(1, 2, 1, 1) * last["edge_attribute"][:, None]
+    )
     # feature distances are sorted (nearest first) and are distances of normalised features
     assert torch.all(last["feature_distance"][..., 1:] >= last["feature_distance"][..., :-1] - 1e-6)
     assert torch.all(last["feature_distance"] <= 2 + 1e-6)
