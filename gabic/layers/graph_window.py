@@ -34,9 +34,9 @@ def knn_in_windows(nodes: Tensor, k: int) -> Tensor:
     with torch.no_grad():
         unit = F.normalize(nodes, p=2.0, dim=-1)
         square = (unit * unit).sum(dim=-1, keepdim=True)
-        inner = -2 * torch.matmul(unit, unit.transpose(1, 2))
-        distance = square + inner + square.transpose(1, 2)
-        return torch.topk(-distance, k=k + 1, dim=-1).indices[..., 1:]
+        # the same float operations as square + (-2 * inner) + square^T, in place (no extra n x n buffers)
+        distance = torch.matmul(unit, unit.transpose(1, 2)).mul_(-2).add_(square).add_(square.transpose(1, 2))
+        return torch.topk(distance.neg_(), k=k + 1, dim=-1).indices[..., 1:]
 
 
 def edge_attribute_table(window: int, device: torch.device | None = None) -> Tensor:
