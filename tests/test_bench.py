@@ -69,3 +69,20 @@ def test_peak_rss_reset_reads_proc():
     block = bytearray(64 * 2**20)
     block[::4096] = b"x" * len(block[::4096])
     assert bench.read_status_kb("VmHWM") - base > 50 * 1024
+
+
+def test_compare_prints_cpu_time_ratios(tmp_path, capsys):
+    def report(dense: float) -> dict:
+        timing = {"median_ms": 1.0, "cpu_median_ms": dense}
+        window = {"median_ms": 1.0, "cpu_median_ms": 10.0}
+        return {"core": [{"config": "small", "scale": "1/4", "batch": 1, "pass": "forward", "dense": timing,
+                          "pyg": {"median_ms": 1.0, "cpu_median_ms": 40.0}, "window_attention": window}],
+                "train": [{"arch": "gabic", "step": timing}, {"arch": "zou2022", "step": window}]}  # fmt: skip
+
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    before.write_text(json.dumps(report(20.0)))
+    after.write_text(json.dumps(report(10.0)))
+    assert main(["bench", "--compare", str(before), str(after)]) == 0
+    out = capsys.readouterr().out
+    assert "before     20.0 after     10.0" in out and "PyG/dense after 4.00" in out
+    assert "ratio 2.000" in out and "ratio 1.000" in out
