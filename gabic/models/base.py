@@ -149,19 +149,23 @@ class ChannelwiseAttentionCodec(CompressionModel):
 
         Returns ``y_hat``: ``(B, M, h, w)``.
         """
+        # Every tensor is made contiguous: the encoder, the decoder and forward must run the
+        # convolutions on identical memory layouts (tiny latents can come out channels-last
+        # from PixelShuffle), or results differ in the last bit and decoding is not exact.
         height, width = latent_hw
         support_limit = self.config.max_support_slices
+        latent_means, latent_scales = latent_means.contiguous(), latent_scales.contiguous()
         y_hat_slices: list[Tensor] = []
         for i in range(self.config.num_slices):
             support = y_hat_slices[:support_limit]
             mean_support = torch.cat([latent_means, *support], dim=1)
             scale_support = torch.cat([latent_scales, *support], dim=1)
-            mu = self.cc_mean_transforms[i](mean_support)[:, :, :height, :width]
-            scale = self.cc_scale_transforms[i](scale_support)[:, :, :height, :width]
-            y_hat_slice = code_slice(i, mu, scale)
+            mu = self.cc_mean_transforms[i](mean_support)[:, :, :height, :width].contiguous()
+            scale = self.cc_scale_transforms[i](scale_support)[:, :, :height, :width].contiguous()
+            y_hat_slice = code_slice(i, mu, scale).contiguous()
             lrp = self.lrp_transforms[i](torch.cat([mean_support, y_hat_slice], dim=1))
-            y_hat_slices.append(y_hat_slice + 0.5 * torch.tanh(lrp))
-        return torch.cat(y_hat_slices, dim=1)
+            y_hat_slices.append((y_hat_slice + 0.5 * torch.tanh(lrp)).contiguous())
+        return torch.cat(y_hat_slices, dim=1).contiguous()
 
     def _z_medians(self) -> Tensor:
         return self.entropy_bottleneck._get_medians().detach().view(1, -1, 1, 1)
