@@ -368,6 +368,7 @@ def bench_core(config_name: str, device: str, args: argparse.Namespace, batch: i
             graph.implementation = "pyg"
             pyg_out = graph(nodes)
         difference = float((dense_out - pyg_out).abs().max())
+        relative = difference / max(float(pyg_out.abs().max()), 1e-12)
         t_dense, t_pyg = time_pair(run(graph, "dense"), run(graph, "pyg"), device, args.repeats, args.warmup)
         t_window, _ = time_pair(run(attention), lambda: None, device, args.repeats, args.warmup)
         graph.implementation = "dense"
@@ -378,6 +379,7 @@ def bench_core(config_name: str, device: str, args: argparse.Namespace, batch: i
             "pyg_over_dense": t_pyg["median_ms"] / t_dense["median_ms"],
             "dense_over_window_attention": t_dense["median_ms"] / t_window["median_ms"],
             "max_abs_diff_dense_vs_pyg": difference,
+            "max_rel_diff_dense_vs_pyg": relative,
         })  # fmt: skip
     return rows
 
