@@ -72,7 +72,8 @@ def _bd(function: Any, anchor_rate: list[float], anchor_dist: list[float], test_
             warnings.simplefilter("ignore")
             value = function([r for r, _ in anchor], [d for _, d in anchor], [r for r, _ in test],
                              [d for _, d in test], method=method, require_matching_points=False)  # fmt: skip
-    except (ValueError, ZeroDivisionError, FloatingPointError):
+    except (ValueError, ZeroDivisionError, FloatingPointError, AssertionError):
+        # bjontegaard asserts that quality rises with rate; a non-monotone curve has no BD number
         return None
     value = float(value)
     return value if math.isfinite(value) else None

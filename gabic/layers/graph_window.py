@@ -53,9 +53,7 @@ class _EdgeAttentionPropagation(MessagePassing):
     def __init__(self) -> None:
         super().__init__(aggr="add", node_dim=0)
 
-    def forward(
-        self, edge_index: Tensor, q: Tensor, k: Tensor, v: Tensor, edge_embedding: Tensor
-    ) -> Tensor:
+    def forward(self, edge_index: Tensor, q: Tensor, k: Tensor, v: Tensor, edge_embedding: Tensor) -> Tensor:
         return self.propagate(edge_index, q=q, k=k, v=v, edge_embedding=edge_embedding)
 
     def message(
@@ -100,9 +98,7 @@ class KNNGraphAttention(nn.Module):
     Shape: ``(num_windows, n, C) -> (num_windows, n, C)`` with ``n = window**2``.
     """
 
-    def __init__(
-        self, dim: int, heads: int, window: int, k: int, implementation: str = "dense"
-    ) -> None:
+    def __init__(self, dim: int, heads: int, window: int, k: int, implementation: str = "dense") -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim={dim} is not divisible by heads={heads}")
@@ -173,19 +169,22 @@ class KNNGraphAttention(nn.Module):
         and pairs that are not edges get ``-inf``, so the softmax over a row is
         the softmax over the centre's ``k`` incoming edges. Without autograd (and
         without recording) the fused ``scaled_dot_product_attention`` kernel does
-        the same computation.
+        the same computation; recording then computes the weights beside it, so
+        the output is identical with and without recording.
         """
         num_windows, n, channels = nodes.shape
         q, k, v = self._split_heads(nodes)  # each (nW, heads, n, d), q already scaled
         not_edge = torch.full((num_windows, 1, n, n), float("-inf"), dtype=q.dtype, device=q.device)
         not_edge.scatter_(-1, neighbours.unsqueeze(1), 0.0)
         bias = self.edge_bias().to(q.dtype)
-        if not self.record and not torch.is_grad_enabled():
+        fused = not torch.is_grad_enabled()
+        if fused:  # the output never depends on recording: inspection sees the codec's numbers
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=not_edge + bias, scale=1.0)
-            return out.transpose(1, 2).reshape(num_windows, n, channels)
-        score = torch.matmul(q, k.transpose(-2, -1))  # (nW, heads, n, n)
-        alpha_full = torch.softmax((score + bias).add_(not_edge), dim=-1)
-        out = torch.matmul(alpha_full, v)  # (nW, heads, n, d)
+        if not fused or self.record:
+            score = torch.matmul(q, k.transpose(-2, -1))  # (nW, heads, n, n)
+            alpha_full = torch.softmax((score + bias).add_(not_edge), dim=-1)
+        if not fused:
+            out = torch.matmul(alpha_full, v)  # (nW, heads, n, d)
         if self.record:
             kk = neighbours.shape[-1]
             index = neighbours.unsqueeze(1).expand(-1, self.heads, -1, -1)
@@ -248,7 +247,12 @@ class GraphWindowBlock(nn.Module):
         padded_h, padded_w = tokens.shape[1:3]
         out = self.conv(window_partition(tokens, self.window))
         if self.conv.record:
-            self.last_grid = {"batch": batch, "height": height, "width": width,
-                              "padded_height": padded_h, "padded_width": padded_w}
+            self.last_grid = {
+                "batch": batch,
+                "height": height,
+                "width": width,
+                "padded_height": padded_h,
+                "padded_width": padded_w,
+            }
         out = window_merge(out, self.window, padded_h, padded_w)[:, :height, :width]
         return x + out.permute(0, 3, 1, 2)
