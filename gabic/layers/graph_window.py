@@ -167,18 +167,20 @@ class KNNGraphAttention(nn.Module):
         The scores of all pairs come from one batched matmul (as in window
         attention); the edge part is a per-head bias ``attr_ij * sum(lin_edge)``,
         and pairs that are not edges get ``-inf``, so the softmax over a row is
-        the softmax over the centre's ``k`` incoming edges. Without autograd (and
-        without recording) the fused ``scaled_dot_product_attention`` kernel does
-        the same computation; recording then computes the weights beside it, so
-        the output is identical with and without recording.
+        the softmax over the centre's ``k`` incoming edges. In eval mode the
+        fused ``scaled_dot_product_attention`` kernel does the same computation;
+        recording then computes the weights beside it, so the output is
+        identical with and without recording or autograd.
         """
         num_windows, n, channels = nodes.shape
         q, k, v = self._split_heads(nodes)  # each (nW, heads, n, d), q already scaled
         not_edge = torch.full((num_windows, 1, n, n), float("-inf"), dtype=q.dtype, device=q.device)
         not_edge.scatter_(-1, neighbours.unsqueeze(1), 0.0)
         bias = self.edge_bias().to(q.dtype)
-        fused = not torch.is_grad_enabled()
-        if fused:  # the output never depends on recording: inspection sees the codec's numbers
+        # Eval mode always takes the fused kernel (with or without autograd, recording or not),
+        # so forward, the encoder, the decoder and the inspection all see the same numbers.
+        fused = not self.training
+        if fused:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=not_edge + bias, scale=1.0)
         if not fused or self.record:
             score = torch.matmul(q, k.transpose(-2, -1))  # (nW, heads, n, n)
