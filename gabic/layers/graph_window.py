@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax as scatter_softmax
 
-from .windows import node_coordinates, pad_to_windows, window_merge, window_partition
+from .windows import grid_record, node_coordinates, pad_to_windows, window_merge, window_partition
 
 GRAPH_IMPLEMENTATIONS = ("dense", "pyg")
 
@@ -244,17 +244,11 @@ class GraphWindowBlock(nn.Module):
         self.last_grid: dict[str, Any] | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        batch, _, height, width = x.shape
+        height, width = x.shape[-2:]
         tokens = pad_to_windows(x.permute(0, 2, 3, 1), self.window)
         padded_h, padded_w = tokens.shape[1:3]
         out = self.conv(window_partition(tokens, self.window))
         if self.conv.record:
-            self.last_grid = {
-                "batch": batch,
-                "height": height,
-                "width": width,
-                "padded_height": padded_h,
-                "padded_width": padded_w,
-            }
+            self.last_grid = grid_record(height, width, tokens)
         out = window_merge(out, self.window, padded_h, padded_w)[:, :height, :width]
         return x + out.permute(0, 3, 1, 2)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .windows import node_coordinates, pad_to_windows, window_merge, window_partition
+from .windows import grid_record, node_coordinates, pad_to_windows, window_merge, window_partition
 
 #: Score added to pairs of nodes that come from different image regions after the cyclic shift.
 MASKED_SCORE = -100.0
@@ -119,21 +119,14 @@ class ShiftedWindowBlock(nn.Module):
         return self._mask_cache[key]
 
     def forward(self, x: Tensor) -> Tensor:
-        batch, _, height, width = x.shape
+        height, width = x.shape[-2:]
         tokens = pad_to_windows(x.permute(0, 2, 3, 1), self.window)
         padded_h, padded_w = tokens.shape[1:3]
         shifted = torch.roll(tokens, shifts=(-self.shift, -self.shift), dims=(1, 2))
         mask = self.attention_mask(padded_h, padded_w, x.device)
         out = self.attn(window_partition(shifted, self.window), mask)
         if self.attn.record:
-            self.last_grid = {
-                "batch": batch,
-                "height": height,
-                "width": width,
-                "padded_height": padded_h,
-                "padded_width": padded_w,
-                "shift": self.shift,
-            }
+            self.last_grid = grid_record(height, width, tokens, shift=self.shift)
         out = window_merge(out, self.window, padded_h, padded_w)
         out = torch.roll(out, shifts=(self.shift, self.shift), dims=(1, 2))[:, :height, :width]
         return x + out.permute(0, 3, 1, 2)

@@ -42,3 +42,10 @@ def node_coordinates(window: int, device: torch.device | None = None) -> Tensor:
         torch.arange(window, device=device), torch.arange(window, device=device), indexing="ij"
     )
     return torch.stack([rows.flatten(), cols.flatten()], dim=-1)
+
+
+def grid_record(height: int, width: int, tokens: Tensor, **extra: int) -> dict[str, int]:
+    """What inspection needs to map a block's windows back to pixels: the feature map size
+    before and after padding to whole windows (``tokens`` is the padded ``(B, H, W, C)`` map)."""
+    return {"batch": tokens.shape[0], "height": height, "width": width,
+            "padded_height": tokens.shape[1], "padded_width": tokens.shape[2], **extra}  # fmt: skip
