@@ -40,3 +40,14 @@ def random_image(height: int, width: int, seed: int = 0) -> Image.Image:
     base = np.stack([xx / max(width, 1), yy / max(height, 1), (xx + yy) / max(width + height, 1)], -1)
     array = np.clip(base * 200 + rng.normal(0, 20, (height, width, 3)), 0, 255).astype(np.uint8)
     return Image.fromarray(array, mode="RGB")
+
+
+def tiny_codecs(seed: int) -> dict[str, torch.nn.Module]:
+    """Random-weight tiny GABIC and Zou2022 in eval mode with entropy tables ready."""
+    models = {}
+    for arch in ("gabic", "zou2022"):
+        torch.manual_seed(seed)
+        model = build_model(arch, TINY_CONFIG).eval()
+        model.update(force=True)
+        models[arch] = model
+    return models

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 import torch
-from helpers import TINY_CONFIG, random_image
+from helpers import TINY_CONFIG, random_image, tiny_codecs
 from PIL import Image
 
 from gabic import codec, zoo
@@ -21,13 +21,7 @@ OVERHEAD_BYTES = 64
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, torch.nn.Module]:
-    out = {}
-    for arch in ("gabic", "zou2022"):
-        torch.manual_seed(5)
-        model = build_model(arch, TINY_CONFIG).eval()
-        model.update(force=True)
-        out[arch] = model
-    return out
+    return tiny_codecs(5)
 
 
 def forward_reconstruction(model, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
