@@ -121,6 +121,7 @@ class App:
         self.explorer = explorer
         self.max_side = max_side
         self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="gabic-reports-"))
+        self.export_dir.mkdir(parents=True, exist_ok=True)
         #: Analyse the other qualities of a new image in the background (one worker, few pending).
         self.prefetch = prefetch
         self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gabic-prefetch")

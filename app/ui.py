@@ -54,8 +54,12 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
                 )  # fmt: skip
                 gr.Markdown(texts.INPUT, elem_classes="explain")
             with gr.Column(scale=1, min_width=300):
-                quality = gr.Slider(min(qualities), max(qualities), value=start_quality, step=1,
-                                    label="Quality (q1 … q4)", elem_id="quality")  # fmt: skip
+                # A slider needs two ends: with a single quality available it shows q1…q4, fixed.
+                single = len(qualities) == 1
+                quality = gr.Slider(1 if single else min(qualities), 4 if single else max(qualities),
+                                    value=start_quality, step=1, interactive=not single, elem_id="quality",
+                                    label=f"Quality (only q{qualities[0]} available)" if single
+                                    else "Quality (q1 … q4)")  # fmt: skip
                 k = gr.Slider(low_k, high_k, value=trained_k or low_k, step=1, elem_id="k",
                               label=f"k — neighbours per node in GABIC (trained value: {trained_k})",
                               info=f"k ≠ {trained_k} is evaluated out of distribution")  # fmt: skip

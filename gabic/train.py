@@ -120,6 +120,8 @@ class TrainState:
     step: int = 0
     best_val: float = math.inf
     elapsed: float = 0.0
+    warmup_start: int = 0  # step where the current linear lr warm-up began
+    warmup_lr: float = 0.0  # lr the warm-up ramps to (0: the --lr argument)
 
 
 def _save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -224,6 +226,9 @@ def train(args: argparse.Namespace) -> TrainState:
                              args.val_crop)  # fmt: skip
 
     last = out / "last.pt"
+    # Linear lr warm-up over args.warmup steps from state.warmup_start: from step 0 for a new run, and
+    # again after a resume from committed weights, whose Adam moments start from zero (its first
+    # steps are sign-like and as large as the lr).
     if last.exists():
         checkpoint = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(checkpoint["model"])
@@ -243,6 +248,7 @@ def train(args: argparse.Namespace) -> TrainState:
             group["lr"] = saved.get("lr", args.lr)
         crops.generator.manual_seed(args.seed + rank + state.step)
         torch.manual_seed(args.seed + state.step)
+        state.warmup_start, state.warmup_lr = state.step, saved.get("lr", args.lr)
     elif args.init_from:
         load_weights_into(model, args.init_from)
 
@@ -290,9 +296,10 @@ def train(args: argparse.Namespace) -> TrainState:
             "machine": machine_description(device)}, indent=1))  # fmt: skip
 
     while state.step < args.steps:
-        if state.step < args.warmup:
+        if state.step < state.warmup_start + args.warmup:
+            target_lr = state.warmup_lr or args.lr
             for group in optimizer.param_groups:
-                group["lr"] = args.lr * (state.step + 1) / args.warmup
+                group["lr"] = target_lr * (state.step - state.warmup_start + 1) / args.warmup
         t0 = time.time()
         x = crops.next_batch().to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
@@ -324,7 +331,7 @@ def train(args: argparse.Namespace) -> TrainState:
                 progress.set_postfix(bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
         if state.step % args.val_every == 0 or state.step == args.steps:
             metrics = validate(model, val_crops, lmbda, device)
-            if state.step >= args.warmup:
+            if state.step >= state.warmup_start + args.warmup:
                 scheduler.step(metrics["loss"])
             if is_main:
                 metrics.update(step=state.step, lr=optimizer.param_groups[0]["lr"])

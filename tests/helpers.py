@@ -51,3 +51,36 @@ def tiny_codecs(seed: int) -> dict[str, torch.nn.Module]:
         model.update(force=True)
         models[arch] = model
     return models
+
+
+#: CompressAI's current EntropyBottleneck parameter names -> the legacy names the authors saved.
+LEGACY_NAMES = {"matrices": "_matrix", "biases": "_bias", "factors": "_factor"}
+
+
+def authors_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s weights as the reference code saves them: legacy EntropyBottleneck names,
+    DataParallel ``module.`` prefix, empty entropy-coder buffers."""
+    state = {}
+    for key, value in model.state_dict().items():
+        parts = key.split(".")
+        if parts[0] == "entropy_bottleneck" and parts[1] in LEGACY_NAMES:
+            key = f"entropy_bottleneck.{LEGACY_NAMES[parts[1]]}{parts[2]}"
+        if key.endswith(("_quantized_cdf", "_offset", "_cdf_length", "scale_table")):
+            value = value.new_empty(0)
+        state["module." + key] = value.clone()
+    return state
+
+
+def write_authors_checkpoints(folder: Path, qualities: tuple[int, ...] = (1,), seed: int = 0) -> Path:
+    """Random paper-configuration GABIC and Zou2022 saved as the authors' ``.pth.tar`` files, laid
+    out for ``--checkpoints``: ``folder/{gabic,zou2022}/q{quality}-model.pth.tar``."""
+    from gabic.models import PAPER_CONFIG
+
+    for arch in ("gabic", "zou2022"):
+        (folder / arch).mkdir(parents=True, exist_ok=True)
+        for quality in qualities:
+            torch.manual_seed(seed + 10 * quality + (arch == "zou2022"))
+            model = build_model(arch, PAPER_CONFIG)
+            torch.save({"state_dict": authors_state_dict(model), "epoch": 1},
+                       folder / arch / f"q{quality}-model.pth.tar")  # fmt: skip
+    return folder

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import random_image
+from helpers import random_image, write_authors_checkpoints
 from PIL import Image
 
 pytest.importorskip("gradio")
@@ -229,3 +229,51 @@ def test_prefetch_is_bounded(app: App, loaded: tuple[dict, dict], monkeypatch: p
     assert len(submitted) == 1
     app._pending = 0
     assert handlers.USER_ERRORS
+
+
+def test_authors_checkpoint_folder_drives_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``python -m app --checkpoints DIR`` with paper-size checkpoints in the authors' format: the
+    sample is analysed with them, the page says so, and an upload renders every view."""
+    import torch
+
+    import app.__main__ as entry
+    from gabic.models import PAPER_CONFIG
+
+    folder = write_authors_checkpoints(tmp_path / "authors", qualities=(1,))
+    monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(tmp_path / "no-shipped-weights"))
+    launched: dict = {}
+
+    class FakeDemo:
+        def launch(self, **kwargs) -> None:
+            launched.update(kwargs)
+
+    def capture(demo):
+        launched["demo"] = demo
+        return FakeDemo()
+
+    monkeypatch.setattr(entry, "launch_queue", capture)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    caplog.set_level("INFO")
+    entry.main(["--checkpoints", str(folder), "--device", "cpu", "--max-side", "64", "--no-prefetch",
+                "--port", "7999"])  # fmt: skip
+    assert launched["server_port"] == 7999 and launched["server_name"] == "127.0.0.1"
+    assert "authors' checkpoints (paper configuration)" in caplog.text
+    assert "analysed at q1" in caplog.text and "could not analyse" not in caplog.text
+    page = launched["demo"].config
+    assert any("authors' checkpoints" in str(c.get("props", {}).get("value", "")) for c in page["components"])
+
+    source = explore.WeightsSource(folder, device="cpu")
+    assert source.problem() is None and source.common_qualities() == [1]
+    app = App(explore.Explorer(source, max_entries=4), max_side=64, export_dir=tmp_path / "reports")
+    photo = tmp_path / "photo.png"
+    random_image(48, 64, seed=5).save(photo)
+    session, views = app.load_image(str(photo), **CONTROLS)
+    assert views["status"].startswith("Analysed 64×48")
+    assert len(views["metrics"]) == 2 and len(views["neighbours"]["data"]) == 9
+    for arch in ("gabic", "zou2022"):
+        model = source.load(arch, 1)
+        assert model.config == PAPER_CONFIG and model.model_id == f"{arch}-paper"
+    report = Path(app.export(session, **CONTROLS)["report"]).read_text()
+    assert "authors&#x27; checkpoints" in report or "authors' checkpoints" in report

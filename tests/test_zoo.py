@@ -6,27 +6,11 @@ import json
 
 import pytest
 import torch
-from helpers import TINY_CONFIG, random_image
+from helpers import TINY_CONFIG, authors_state_dict, random_image
 
 from gabic import codec, zoo
 from gabic.images import image_to_tensor
 from gabic.models import PAPER_CONFIG, build_model
-
-LEGACY_NAMES = {"matrices": "_matrix", "biases": "_bias", "factors": "_factor"}
-
-
-def authors_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``model``'s weights as the reference code saves them: legacy EntropyBottleneck names,
-    DataParallel ``module.`` prefix, empty entropy-coder buffers."""
-    state = {}
-    for key, value in model.state_dict().items():
-        parts = key.split(".")
-        if parts[0] == "entropy_bottleneck" and parts[1] in LEGACY_NAMES:
-            key = f"entropy_bottleneck.{LEGACY_NAMES[parts[1]]}{parts[2]}"
-        if key.endswith(("_quantized_cdf", "_offset", "_cdf_length", "scale_table")):
-            value = value.new_empty(0)
-        state["module." + key] = value.clone()
-    return state
 
 
 @pytest.fixture(scope="module")
