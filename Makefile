@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint notebooks setup browser clean
+.PHONY: run test lint notebooks setup browser clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP) lint
 
 notebooks: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# The README screenshot: the browser test on the shipped weights and a scikit-image photo.
+screenshot: $(STAMP)
+	GABIC_E2E_WEIGHTS_DIR=assets/weights $(BIN)/python -m pytest -q tests/e2e -p no:cacheprovider
+	cp artifacts/screenshots/latest.png docs/screenshot.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts

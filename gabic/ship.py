@@ -26,16 +26,20 @@ def _best_validation(run: Path) -> dict[str, Any] | None:
     return min(entries, key=lambda e: e["loss"]) if entries else None
 
 
-def _kodak_numbers(results: Path, quality: int) -> dict[str, Any] | None:
+#: Numbers of an evaluation point quoted in a model card.
+QUOTED = ("bpp", "bpp_estimated", "psnr", "ms_ssim", "encode_ms", "decode_ms", "decode_matches_forward")
+
+
+def _evaluation_numbers(results: Path, name: str, quality: int) -> dict[str, Any] | None:
+    """Mean numbers of ``name`` q``quality`` in a ``python -m gabic eval`` results file, or ``None``."""
     data = json.loads(results.read_text())
-    points = data.get("results", {})
-    qualities = data.get("qualities") or data.get("meta", {}).get("qualities")
-    if not points.get("bpp"):
-        return None
-    index = qualities.index(quality) if qualities and quality in qualities else None
-    if index is None:
-        return None
-    return {key: values[index] for key, values in points.items() if isinstance(values, list)}
+    details = data.get("details", {})
+    for point in details.get("points", []):
+        if point.get("model_id") == name and point.get("quality") == quality:
+            numbers = {key: point[key] for key in QUOTED if key in point}
+            return {**numbers, "images": details.get("images"), "dataset": details.get("dataset"),
+                    "device": details.get("device"), "threads": details.get("threads")}  # fmt: skip
+    return None
 
 
 def _default_recipe(state: dict[str, Any]) -> dict[str, Any]:
@@ -85,9 +89,12 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
         },
         "validation": best,
     }  # fmt: skip
-    if results is not None and results.is_file():
-        card["kodak"] = _kodak_numbers(results, quality)
-        card["kodak_results_file"] = str(results)
+    if results is not None:
+        numbers = _evaluation_numbers(results, name, quality)
+        if numbers is None:
+            raise ValueError(f"{results} has no evaluation of {name} q{quality}")
+        card["kodak"] = numbers
+        card["kodak_results_file"] = results.as_posix()
     target = (out_dir or zoo.SHIPPED_WEIGHTS_DIR) / f"{name}-q{quality}.safetensors"
     zoo.save_weights(model, target, card)
     return target

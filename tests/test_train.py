@@ -94,3 +94,54 @@ def test_ddp_two_cpu_processes_keep_identical_weights(tiny_data, tmp_path):
     checksums = state["replica_checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
     assert state["batch_size"] == 4
+
+
+def test_resume_from_committed_weights_warms_the_fresh_optimizer_up_again(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    _run(_args(tiny_data, out, 4, lr=1e-3))
+    (out / "last.pt").unlink()  # what a new session has: weights.safetensors + state.json only
+    _run(_args(tiny_data, out, 8, lr=1e-3))
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 9))
+    lrs = [r["lr"] for r in log]
+    assert lrs[:2] == pytest.approx([5e-4, 1e-3]) and lrs[4:6] == pytest.approx([5e-4, 1e-3])
+    assert json.loads((out / "state.json").read_text())["state"]["warmup_start"] == 4
+
+
+def test_ship_writes_weights_and_a_card_quoting_the_evaluation(tiny_data, tmp_path, monkeypatch):
+    from gabic import evaluate, ship, zoo
+
+    run = tmp_path / "run"
+    _run(_args(tiny_data, run, 4))
+    shipped = tmp_path / "shipped"
+    path = ship.ship(run, "gabic-small", 2, out_dir=shipped)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["lambda"] == 0.01 and card["trained_k"] == TINY_CONFIG.k and card["trained"] is True
+    assert card["training"]["steps"] == 4 and card["training"]["recipe"]["batch_size"] == 2
+    assert card["validation"]["step"] == card["training"]["selected_step"]
+    assert "kodak" not in card
+
+    monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(shipped))
+    model = zoo.load("gabic-small", quality=2, device="cpu")
+    assert model.quality == 2 and model.config == TINY_CONFIG
+    results = tmp_path / "eval.json"
+    args = evaluate.build_argument_parser().parse_args(
+        [
+            str(tiny_data[1]),
+            "--model",
+            "gabic-small",
+            "--output",
+            str(results),
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
+    assert evaluate.run(args) == 0
+    ship.ship(run, "gabic-small", 2, results=results, out_dir=shipped)
+    card = json.loads(path.with_suffix(".json").read_text())
+    point = json.loads(results.read_text())["details"]["points"][0]
+    assert card["kodak"]["bpp"] == point["bpp"] and card["kodak"]["psnr"] == point["psnr"]
+    assert card["kodak"]["images"] == 2 and card["kodak"]["decode_matches_forward"] is True
+    with pytest.raises(ValueError, match="no evaluation of gabic-small q3"):
+        ship.ship(run, "gabic-small", 3, results=results, out_dir=shipped)

@@ -1,14 +1,21 @@
 """End to end in Debian's Chromium (headless, offline flags): upload, bit maps, quality slider,
 click in the inspector, neighbour table has k rows, no error toast. Screenshots go to
-artifacts/screenshots/ (ignored by git)."""
+artifacts/screenshots/ (ignored by git).
+
+By default the app runs on tiny random weights and a synthetic photo. With
+``GABIC_E2E_WEIGHTS_DIR`` set (``make screenshot`` sets it to ``assets/weights``) the same test runs
+on those weights and a scikit-image photo; its last screenshot is the README's.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import ROOT, running_app  # noqa: E402
@@ -19,6 +26,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 TIMEOUT_MS = 180_000
+#: Weights for the app under test: tiny random ones unless this variable names a folder.
+E2E_WEIGHTS_DIR = os.environ.get("GABIC_E2E_WEIGHTS_DIR")
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,9 +41,18 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
     playwright = pytest.importorskip("playwright.sync_api")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     photo = tmp_path / "photo.png"
-    random_image(120, 160, seed=21).save(photo)  # 160×120
+    if E2E_WEIGHTS_DIR:
+        from gabic.explore import sample_image
 
-    with running_app(random_weights_dir, tmp_path / "server.log", max_side=160) as (url, _), \
+        weights_dir, max_side = Path(E2E_WEIGHTS_DIR).resolve(), 384
+        image = sample_image("chelsea")  # 451×300
+        image.resize((max_side, round(image.height * max_side / image.width))).save(photo)
+    else:
+        weights_dir, max_side = random_weights_dir, 160
+        random_image(120, 160, seed=21).save(photo)  # 160×120
+    width, height = Image.open(photo).size
+
+    with running_app(weights_dir, tmp_path / "server.log", max_side=max_side) as (url, _), \
             playwright.sync_playwright() as p:  # fmt: skip
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -45,7 +63,7 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             playwright.expect(status).to_contain_text("Analysed", timeout=TIMEOUT_MS)  # the sample
 
             page.locator("#upload input[type=file]").set_input_files(str(photo))
-            playwright.expect(status).to_contain_text("Analysed 160×120", timeout=TIMEOUT_MS)
+            playwright.expect(status).to_contain_text(f"Analysed {width}×{height}", timeout=TIMEOUT_MS)
             for plot in ("#bits_gabic", "#bits_zou", "#bits_diff"):
                 page.locator(f"{plot} .js-plotly-plot").wait_for(state="visible")
             page.screenshot(path=str(SCREENSHOTS / "01-uploaded.png"), full_page=True)
@@ -61,7 +79,9 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             assert box is not None
             page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.7)
             node_info = page.locator("#node_info")
-            playwright.expect(node_info).not_to_contain_text("Clicked (80, 60)", timeout=TIMEOUT_MS)
+            playwright.expect(node_info).not_to_contain_text(
+                f"Clicked ({width / 2:.0f}, {height / 2:.0f})", timeout=TIMEOUT_MS
+            )
             playwright.expect(node_info).to_contain_text("Clicked", timeout=TIMEOUT_MS)
             k = int(page.locator("#k input[type=number]").input_value())
             table = page.locator("#neighbours [role=grid]")
