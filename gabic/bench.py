@@ -52,6 +52,7 @@ from typing import Any
 
 import torch
 
+from .jsonfile import write_json
 from .models import PAPER_CONFIG, SMALL_CONFIG, ModelConfig, build_model
 
 PARTS = ("model", "flops", "forward", "codec", "memory", "blocks", "core", "app", "train", "profile")
@@ -718,10 +719,7 @@ def run(args: argparse.Namespace) -> int:
     for line in report["summary"]:
         print(line)
     if args.output:
-        path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=1) + "\n")
-        print(f"wrote {path}")
+        write_json(args.output, report, indent=1)
     return 0
 
 

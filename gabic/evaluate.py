@@ -19,7 +19,6 @@ per-image numbers under ``details``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import statistics
@@ -32,6 +31,7 @@ from tqdm import tqdm
 
 from . import classic, codec, zoo
 from .images import image_to_tensor, list_images, load_image
+from .jsonfile import write_json
 from .metrics import msssim, psnr
 
 #: Display names of the classic codecs in result files and plots.
@@ -255,9 +255,6 @@ def run(args: argparse.Namespace) -> int:
               f"{_fmt(point['ms_ssim'], '.4f'):>8} {_fmt(point['encode_ms'], '.1f'):>8} "
               f"{_fmt(point['decode_ms'], '.1f'):>8}  {status}")  # fmt: skip
     if args.output:
-        path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(output, indent=2) + "\n")
-        print(f"wrote {path}")
+        write_json(args.output, output)
     failed = [p for p in output["details"]["points"] if p.get("decode_matches_forward") is False]
     return 2 if failed else 0

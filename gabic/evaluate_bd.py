@@ -21,6 +21,8 @@ from typing import Any
 
 import bjontegaard
 
+from .jsonfile import write_json
+
 METHODS = ("akima", "pchip", "cubic")
 
 
@@ -189,8 +191,5 @@ def run(args: argparse.Namespace) -> int:
         if saved["png_error"]:
             print(f"note: PNG not written (HTML only): {saved['png_error']}")
     if args.output:
-        path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {path}")
+        write_json(args.output, report)
     return 0

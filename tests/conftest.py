@@ -28,6 +28,14 @@ def use_random_weights(random_weights_dir: Path, monkeypatch: pytest.MonkeyPatch
     return random_weights_dir
 
 
+@pytest.fixture(scope="module")
+def weights_env(random_weights_dir: Path):
+    """Like :func:`use_random_weights`, for a whole test module (module-scoped fixtures need it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GABIC_WEIGHTS_DIR", str(random_weights_dir))
+        yield random_weights_dir
+
+
 @pytest.fixture(scope="session")
 def kodak_dir() -> Path:
     path = SHARED / "data" / "kodak"

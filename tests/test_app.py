@@ -24,13 +24,6 @@ CONTROLS = dict(quality=1, k=9, block="encoder 1/4", head="mean", part="total")
 
 
 @pytest.fixture(scope="module")
-def weights_env(random_weights_dir: Path):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GABIC_WEIGHTS_DIR", str(random_weights_dir))
-        yield random_weights_dir
-
-
-@pytest.fixture(scope="module")
 def app(weights_env: Path, tmp_path_factory: pytest.TempPathFactory) -> App:
     explorer = explore.Explorer(explore.WeightsSource(device="cpu"), max_entries=16)
     return App(explorer, max_side=192, export_dir=tmp_path_factory.mktemp("reports"))

@@ -20,13 +20,6 @@ SIZE = (192, 128)  # width, height: small enough for two cores, big enough for 1
 
 
 @pytest.fixture(scope="module")
-def weights_env(random_weights_dir: Path):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GABIC_WEIGHTS_DIR", str(random_weights_dir))
-        yield random_weights_dir
-
-
-@pytest.fixture(scope="module")
 def explorer(weights_env: Path) -> explore.Explorer:
     return explore.Explorer(explore.WeightsSource(device="cpu"), max_entries=16)
 

@@ -11,7 +11,14 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax as scatter_softmax
 
-from .windows import grid_record, node_coordinates, pad_to_windows, window_merge, window_partition
+from .windows import (
+    WindowHeads,
+    grid_record,
+    node_coordinates,
+    pad_to_windows,
+    window_merge,
+    window_partition,
+)
 
 GRAPH_IMPLEMENTATIONS = ("dense", "pyg")
 
@@ -71,7 +78,7 @@ class _EdgeAttentionPropagation(MessagePassing):
         return v_j * alpha.unsqueeze(-1)
 
 
-class KNNGraphAttention(nn.Module):
+class KNNGraphAttention(WindowHeads):
     r"""Multi-head attention of every node over its k nearest neighbours in its window.
 
     For a centre node :math:`i` with neighbours :math:`\mathcal N_k(i)` (kNN in
@@ -99,14 +106,7 @@ class KNNGraphAttention(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, window: int, k: int, implementation: str = "dense") -> None:
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim={dim} is not divisible by heads={heads}")
-        self.dim = dim
-        self.heads = heads
-        self.head_dim = dim // heads
-        self.scale = self.head_dim**-0.5
-        self.window = window
+        super().__init__(dim, heads, window)
         self.qkv = nn.Linear(dim, 3 * dim, bias=True)
         self.proj = nn.Linear(dim, dim, bias=True)
         self.lin_edge = nn.Linear(1, dim, bias=False)

@@ -8,7 +8,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .windows import grid_record, node_coordinates, pad_to_windows, window_merge, window_partition
+from .windows import (
+    WindowHeads,
+    grid_record,
+    node_coordinates,
+    pad_to_windows,
+    window_merge,
+    window_partition,
+)
 
 #: Score added to pairs of nodes that come from different image regions after the cyclic shift.
 MASKED_SCORE = -100.0
@@ -36,7 +43,7 @@ def shifted_window_mask(height: int, width: int, window: int, shift: int) -> Ten
     return torch.zeros(differs.shape).masked_fill(differs, MASKED_SCORE)
 
 
-class WindowAttention(nn.Module):
+class WindowAttention(WindowHeads):
     r"""Multi-head self-attention inside each window with a relative position bias.
 
     .. math::
@@ -50,14 +57,7 @@ class WindowAttention(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, window: int) -> None:
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim={dim} is not divisible by heads={heads}")
-        self.dim = dim
-        self.heads = heads
-        self.head_dim = dim // heads
-        self.scale = self.head_dim**-0.5
-        self.window = window
+        super().__init__(dim, heads, window)
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
         self.register_buffer("relative_position_index", relative_position_index(window))

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+
+class WindowHeads(nn.Module):
+    """Base of the attention operators over windows of ``window²`` tokens of width ``dim`` split
+    into ``heads`` heads: checks the split and keeps ``head_dim`` and the ``1/sqrt(head_dim)`` scale."""
+
+    def __init__(self, dim: int, heads: int, window: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim={dim} is not divisible by heads={heads}")
+        self.dim = dim
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.scale = self.head_dim**-0.5
+        self.window = window
 
 
 def pad_to_windows(x: Tensor, window: int) -> Tensor:

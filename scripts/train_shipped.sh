@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The recipe of the shipped gabic-small / zou2022-small weights, stage by stage, both architectures in
+# parallel (one CPU thread each) with the same arguments, seed and step budget.
+#
+#   scripts/train_shipped.sh q4              # q4 (λ=0.0483) from scratch, or resumed from checkpoints/
+#   scripts/train_shipped.sh finetune STEPS  # q3 <- q4 best, q2 <- q3 best, q1 <- q2 best, STEPS each
+#   scripts/train_shipped.sh ship            # assets/weights + model cards (validation numbers)
+#   scripts/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
+#
+# q4 runs until its --steps or until stopped (a session ends); the model card records the steps done and
+# the step selected on BSDS500 val. Kodak is only evaluated, never used to choose anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+DATA=${DATA:-../shared/data}
+ARCHS=(gabic zou2022)
+COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --threads 1 --no-progress)
+
+case "${1:-}" in
+q4)
+    for arch in "${ARCHS[@]}"; do
+        $PY -W ignore -m gabic train --arch "$arch" --quality 4 --out "checkpoints/$arch-small-q4" \
+            --steps "${2:-60000}" "${COMMON[@]}" > "checkpoints/$arch-small-q4.stdout" 2>&1 &
+    done
+    wait
+    ;;
+finetune)
+    steps=${2:?steps per fine-tune}
+    for arch in "${ARCHS[@]}"; do
+        (
+            for quality in 3 2 1; do
+                parent="checkpoints/$arch-small-q$((quality + 1))/best.safetensors"
+                $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" --init-from "$parent" \
+                    --out "checkpoints/$arch-small-q$quality" --steps "$steps" --lr 1e-4 --warmup 50 \
+                    --val-every 150 --val-images 12 "${COMMON[@]}"
+            done
+        ) > "checkpoints/$arch-small-finetune.stdout" 2>&1 &
+    done
+    wait
+    ;;
+ship)
+    for arch in "${ARCHS[@]}"; do
+        for quality in 1 2 3 4; do
+            $PY -m gabic ship "checkpoints/$arch-small-q$quality" --name "$arch-small" --quality "$quality" \
+                ${RESULTS:+--results "results/kodak/$arch-small.json"}
+        done
+    done
+    ;;
+kodak)
+    for arch in "${ARCHS[@]}"; do
+        $PY -W ignore -m gabic eval "$DATA/kodak" --model "$arch-small" --threads 1 --no-progress \
+            --output "results/kodak/$arch-small.json" > "results/kodak/$arch-small.log" 2>&1 &
+    done
+    wait
+    $PY -m gabic bdrate results/kodak/jpeg.json results/kodak/gabic-small.json results/kodak/zou2022-small.json \
+        results/kodak/webp.json results/kodak/avif.json --output results/kodak/bd-vs-jpeg.json --plot results/kodak/rd
+    $PY -m gabic bdrate results/kodak/zou2022-small.json results/kodak/gabic-small.json \
+        --output results/kodak/bd-gabic-vs-zou2022.json
+    for anchor in webp avif; do
+        $PY -m gabic bdrate "results/kodak/$anchor.json" results/kodak/gabic-small.json \
+            results/kodak/zou2022-small.json --output "results/kodak/bd-vs-$anchor.json"
+    done
+    RESULTS=1 "$0" ship
+    ;;
+*)
+    sed -n '2,11p' "$0"
+    exit 2
+    ;;
+esac
