@@ -31,7 +31,7 @@ finetune)
             for quality in 3 2 1; do
                 parent="checkpoints/$arch-small-q$((quality + 1))/best.safetensors"
                 $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" --init-from "$parent" \
-                    --out "checkpoints/$arch-small-q$quality" --steps "$steps" --lr 1e-4 --warmup 50 \
+                    --out "checkpoints/$arch-small-q$quality" --steps "$steps" --lr 2e-4 --warmup 50 \
                     --val-every 150 --val-images 12 "${COMMON[@]}"
             done
         ) > "checkpoints/$arch-small-finetune.stdout" 2>&1 &
