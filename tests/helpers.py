@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from gabic import zoo
-from gabic.models import SMALL_CONFIG, ModelConfig, build_model
+from gabic.models import PAPER_CONFIG, SMALL_CONFIG, ModelConfig, build_model
 
 #: A tiny configuration that keeps tests fast (same structure as the paper's).
 TINY_CONFIG = ModelConfig(
@@ -74,8 +74,6 @@ def authors_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def write_authors_checkpoints(folder: Path, qualities: tuple[int, ...] = (1,), seed: int = 0) -> Path:
     """Random paper-configuration GABIC and Zou2022 saved as the authors' ``.pth.tar`` files, laid
     out for ``--checkpoints``: ``folder/{gabic,zou2022}/q{quality}-model.pth.tar``."""
-    from gabic.models import PAPER_CONFIG
-
     for arch in ("gabic", "zou2022"):
         (folder / arch).mkdir(parents=True, exist_ok=True)
         for quality in qualities:
