@@ -122,6 +122,7 @@ class TrainState:
     elapsed: float = 0.0
     warmup_start: int = 0  # step where the current linear lr warm-up began
     warmup_lr: float = 0.0  # lr the warm-up ramps to (0: the --lr argument)
+    final_decay_done: bool = False  # the --final-decay lr drop has been applied
 
 
 def _save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -159,6 +160,11 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser.add_argument("--val-dir", required=True)
     parser.add_argument("--out", required=True, help="run folder (checkpoints and logs)")
     parser.add_argument("--steps", type=int, required=True, help="total optimizer steps")
+    parser.add_argument(
+        "--steps-file",
+        help="file holding an integer that, once it exists, replaces --steps "
+        "(read before every step): one common step budget for runs started together",
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="per process")
     parser.add_argument("--patch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-4)
@@ -168,6 +174,13 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser.add_argument("--lr-factor", type=float, default=0.3)
     parser.add_argument("--lr-patience", type=int, default=4, help="validations without gain")
     parser.add_argument("--min-lr", type=float, default=1e-6)
+    parser.add_argument(
+        "--final-decay",
+        type=float,
+        default=0.0,
+        help="multiply the lr by --final-decay-factor once, for the last FRACTION of the steps",
+    )
+    parser.add_argument("--final-decay-factor", type=float, default=0.1)
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--val-images", type=int, default=24)
     parser.add_argument("--val-crop", type=int, default=256)
@@ -202,6 +215,8 @@ def train(args: argparse.Namespace) -> TrainState:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
     lmbda = args.lmbda if args.lmbda is not None else QUALITY_LAMBDAS[args.quality]
     config = resolve_config(args.config)
     out = Path(args.out)
@@ -263,7 +278,7 @@ def train(args: argparse.Namespace) -> TrainState:
         )
     model.train()
 
-    log_file = open(out / "log.jsonl", "a") if is_main else None  # noqa: SIM115
+    log_file = open(out / "log.jsonl", "a", buffering=1) if is_main else None  # noqa: SIM115  (line-buffered: supervisors count steps)
     last_save = time.time()
     started = time.time() - state.elapsed
     progress = tqdm(total=args.steps, initial=state.step, disable=args.no_progress or not is_main,
@@ -295,7 +310,28 @@ def train(args: argparse.Namespace) -> TrainState:
             "args": {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, type(None)))},
             "machine": machine_description(device)}, indent=1))  # fmt: skip
 
+    def read_steps_file() -> None:
+        if args.steps_file and Path(args.steps_file).is_file():
+            text = Path(args.steps_file).read_text().strip()
+            if text.isdigit() and int(text) != args.steps:
+                args.steps = int(text)
+                progress.total = args.steps
+                if is_main:
+                    tqdm.write(f"{args.arch} λ={lmbda}: step budget {args.steps} (from {args.steps_file})")
+
+    read_steps_file()
     while state.step < args.steps:
+        read_steps_file()
+        if state.step >= args.steps:
+            break
+        if (
+            args.final_decay > 0
+            and not state.final_decay_done
+            and state.step >= (1 - args.final_decay) * args.steps
+        ):
+            for group in optimizer.param_groups:
+                group["lr"] *= args.final_decay_factor
+            state.final_decay_done = True
         if state.step < state.warmup_start + args.warmup:
             target_lr = state.warmup_lr or args.lr
             for group in optimizer.param_groups:
