@@ -23,10 +23,12 @@ split evenly between the two sides), coded, decoded and cropped back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -117,6 +119,25 @@ def _check_size(width: int, height: int) -> None:
         )
 
 
+@contextlib.contextmanager
+def exact_kernels() -> Iterator[None]:
+    """Run CUDA convolutions and matrix products deterministically and in full fp32 (no TF32).
+
+    The decoder must recompute the encoder's means and scales bit for bit; cuDNN's autotuned or
+    non-deterministic kernels (transposed convolutions accumulate with atomics) and TF32 break
+    that. A no-op on the CPU.
+    """
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)  # fmt: skip
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) = saved  # fmt: skip
+
+
 def _prepare(model: ChannelwiseAttentionCodec) -> torch.device:
     if model.training:
         model.eval()
@@ -141,7 +162,7 @@ def encode_tensor(
     _check_size(width, height)
     device = _prepare(model)
     padded, _ = pad_image(x.to(device))
-    with torch.no_grad():
+    with torch.no_grad(), exact_kernels():
         out = model.compress(padded, with_likelihoods=with_likelihoods)
     z_stream = out["strings"][1][0]
     y_stream = out["strings"][0][0]
@@ -247,7 +268,7 @@ def decompress_tensor(data: bytes, model: ChannelwiseAttentionCodec) -> Tensor:
     try:
         if isinstance(model, GABIC):
             model.set_k(header.k)
-        with torch.no_grad():
+        with torch.no_grad(), exact_kernels():
             out = model.decompress(
                 [[_safe_stream(y_stream, y_symbols)], [_safe_stream(z_stream, z_symbols)]], (z_h, z_w)
             )

@@ -42,6 +42,25 @@ def _evaluation_numbers(results: Path, name: str, quality: int) -> dict[str, Any
     return None
 
 
+def _lineage(recipe: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs this one was started from (``--init-from``), nearest first, as far as their
+    folders (``state.json`` beside the weights file) are present."""
+    chain: list[dict[str, Any]] = []
+    init_from = recipe.get("init_from")
+    while init_from and len(chain) < 8:
+        state_file = Path(init_from).parent / "state.json"
+        if not state_file.is_file():
+            chain.append({"weights": init_from, "note": "run folder not present"})
+            break
+        state = json.loads(state_file.read_text())
+        chain.append({"weights": init_from, "lambda": state.get("lmbda"), "steps": state["state"]["step"],
+                      "wall_time_hours": round(state["state"]["elapsed"] / 3600, 2),
+                      "batch_size": state.get("batch_size"), "patch_size": state.get("patch_size"),
+                      "machine": state.get("machine")})  # fmt: skip
+        init_from = (state.get("args") or {}).get("init_from")
+    return chain
+
+
 def _default_recipe(state: dict[str, Any]) -> dict[str, Any]:
     """Runs started before arguments were recorded used the trainer's defaults."""
     from .train import build_argument_parser as train_parser
@@ -86,6 +105,7 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
             "selection": "lowest RD loss on 24 centre crops (256²) of BSDS500 val"
             if source.name == "best.safetensors" else f"weights file {source.name}",
             "weights_file": source.name,
+            "started_from": _lineage(args),
         },
         "validation": best,
     }  # fmt: skip

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from .images import list_images, load_image
 from .machine import machine_description
 from .models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
+from .zoo import restore_constants
 
 #: λ of the paper's four qualities.
 QUALITY_LAMBDAS = {1: 0.0067, 2: 0.0130, 3: 0.025, 4: 0.0483}
@@ -146,7 +147,7 @@ def load_weights_into(model: ChannelwiseAttentionCodec, path: str | os.PathLike)
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("model", state.get("state_dict", state))
-    model.load_state_dict(state)
+    model.load_state_dict(restore_constants(model, state))
 
 
 def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

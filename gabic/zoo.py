@@ -71,8 +71,21 @@ def _describe_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor], s
     raise CheckpointError(f"{source} does not fit {type(model).__name__}: " + "; ".join(parts))
 
 
+#: Buffers that hold constants of the architecture (CompressAI's ``LowerBound`` values and the
+#: Gaussian scale bound). fp16 would flush the 1e-9 likelihood bound to 0 (infinite bits in training).
+_CONSTANT_SUFFIX = "bound"
+
+
+def restore_constants(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with the architecture's constant bound buffers taken from ``model`` itself
+    (files written in fp16 before they were kept in fp32 hold rounded or zero bounds)."""
+    own = model.state_dict()
+    return {k: (own[k].clone() if k.endswith(_CONSTANT_SUFFIX) and k in own else v) for k, v in state.items()}
+
+
 def _load_state(model: ChannelwiseAttentionCodec, state: dict[str, torch.Tensor], source: str) -> None:
     floating = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    floating = restore_constants(model, floating)
     renamed = _legacy_to_current(floating)
     _describe_mismatch(model, renamed, source)
     model.load_state_dict(floating)
@@ -147,7 +160,7 @@ def save_weights(model: ChannelwiseAttentionCodec, path: str | os.PathLike, card
     tensors = {}
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
-        if half and tensor.is_floating_point() and not name.endswith(_ENTROPY_BUFFERS):
+        if half and tensor.is_floating_point() and not name.endswith((*_ENTROPY_BUFFERS, _CONSTANT_SUFFIX)):
             tensor = tensor.half()
         tensors[name] = tensor
     card = {**card, "arch": model.arch, "config": model.config.to_dict()}

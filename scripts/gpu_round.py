@@ -53,8 +53,8 @@ def train_round(args: argparse.Namespace, extra: list[str]) -> int:
     started = time.time()
     deadline = started + args.seconds
     for arch in ARCHS:
-        parent = args.parent.format(arch=arch)
-        for quality in QUALITIES:
+        for quality in args.qualities:
+            parent = args.parent.format(arch=arch, quality=quality)
             name = run_name(arch, quality)
             command = [sys.executable, "-W", "ignore", "-m", "gabic", "train", "--arch", arch,
                        "--quality", str(quality), "--init-from", parent, "--out", str(root / name),
@@ -139,6 +139,8 @@ def pack(args: argparse.Namespace) -> int:
     target.mkdir(parents=True, exist_ok=True)
     for quality in QUALITIES:
         run = root / run_name(args.arch, quality)
+        if not run.is_dir():
+            continue
         source = run / "best.safetensors"
         if not source.is_file():
             source = run / "weights.safetensors"
@@ -171,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     train_parser = sub.add_parser("train")
     train_parser.add_argument("--root", required=True)
     train_parser.add_argument("--seconds", type=float, required=True, help="wall-clock budget of the round")
-    train_parser.add_argument("--parent", default="checkpoints/{arch}-small-q4/parent-fp16.safetensors")
+    train_parser.add_argument(
+        "--parent",
+        default="checkpoints/{arch}-small-q4/parent-fp16.safetensors",
+        help="weights each run starts from; {arch} and {quality} are filled in",
+    )
+    train_parser.add_argument("--qualities", type=int, nargs="+", default=list(QUALITIES))
     train_parser.add_argument("--calibrate-after", type=float, default=60.0)
     train_parser.add_argument("--calibrate-window", type=float, default=40.0)
     train_parser.add_argument(

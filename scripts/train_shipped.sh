@@ -4,11 +4,15 @@
 #
 #   scripts/train_shipped.sh q4              # q4 (λ=0.0483) from scratch, or resumed from checkpoints/
 #   scripts/train_shipped.sh finetune STEPS  # q3 <- q4 best, q2 <- q3 best, q1 <- q2 best, STEPS each
+#   scripts/train_shipped.sh gpu SECONDS     # on a GPU machine: all eight from the q4 parents, one budget
 #   scripts/train_shipped.sh ship            # assets/weights + model cards (validation numbers)
 #   scripts/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
 #
 # q4 runs until its --steps or until stopped (a session ends); the model card records the steps done and
 # the step selected on BSDS500 val. Kodak is only evaluated, never used to choose anything.
+# The shipped weights of round 1 on a GPU: CPU q4 to step 10 000 (batch 8x128^2), then `gpu 440` on one
+# H200 (all eight runs at once, batch 8x256^2, 1682 steps each, lr x0.1 for the last quarter), shipped
+# from checkpoints/*-h200 (RUN_SUFFIX). The `gpu` stage writes fp16 parents of the q4 runs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -38,10 +42,20 @@ finetune)
     done
     wait
     ;;
+gpu)
+    for arch in "${ARCHS[@]}"; do
+        $PY -c "import sys; from safetensors.torch import load_file, save_file; s = load_file(sys.argv[1]); \
+save_file({k: v.half() if v.is_floating_point() and not k.endswith('bound') else v for k, v in s.items()}, sys.argv[2])" \
+            "checkpoints/$arch-small-q4/weights.safetensors" "checkpoints/$arch-small-q4/parent-fp16.safetensors"
+    done
+    $PY scripts/gpu_round.py train --root "${GPU_ROOT:-/tmp/gpu}" --seconds "${2:?seconds}" -- \
+        --train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --batch-size 8 --patch-size 256 \
+        --lr 2e-4 --warmup 100 --val-every 250 --val-images 24 --final-decay 0.25 --threads 2 --checkpoint-minutes 2
+    ;;
 ship)
     for arch in "${ARCHS[@]}"; do
         for quality in 1 2 3 4; do
-            $PY -m gabic ship "checkpoints/$arch-small-q$quality" --name "$arch-small" --quality "$quality" \
+            $PY -m gabic ship "checkpoints/$arch-small-q$quality${RUN_SUFFIX-"-h200"}" --name "$arch-small" --quality "$quality" \
                 ${RESULTS:+--results "results/kodak/$arch-small.json"}
         done
     done

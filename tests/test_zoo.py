@@ -98,13 +98,15 @@ def test_our_weights_round_trip_with_fp16_storage_and_model_card(tmp_path):
     stored = load_file(str(path))
     assert stored["g_a.0.weight"].dtype == torch.float16
     assert stored["gaussian_conditional._quantized_cdf"].dtype == torch.int32
+    # constants of the architecture stay fp32: 1e-9 would be flushed to 0 in fp16
+    assert stored["gaussian_conditional.likelihood_lower_bound.bound"].item() == pytest.approx(1e-9)
     loaded = zoo.load_weights(path, device="cpu")
     assert loaded.arch == "zou2022" and loaded.config == TINY_CONFIG and not loaded.training
     assert loaded.model_id == "zou-test" and loaded.quality == 2 and loaded.card["lambda"] == 0.013
     for key, value in model.state_dict().items():
         got = loaded.state_dict()[key]
         assert got.dtype == value.dtype, key  # upcast back to float32
-        if value.is_floating_point() and not key.endswith("scale_table"):
+        if value.is_floating_point() and not key.endswith(("scale_table", "bound")):
             assert torch.equal(got, value.half().float()), key
         else:
             assert torch.equal(got, value), key
@@ -152,3 +154,28 @@ def test_missing_shipped_file(tmp_path, monkeypatch):
     assert zoo.available("gabic-small") == []
     with pytest.raises(FileNotFoundError, match="not shipped yet"):
         zoo.load("gabic-small", 1, device="cpu")
+
+
+def test_files_with_fp16_bounds_get_the_architecture_constants_back(tmp_path):
+    """Weights shipped before the bounds were kept in fp32 hold a likelihood bound of 0 (1e-9
+    flushed by fp16): loading, and training from them, uses the model's own constants."""
+    from safetensors.torch import load_file, save_file
+
+    from gabic.train import load_weights_into
+
+    torch.manual_seed(4)
+    model = build_model("gabic", TINY_CONFIG).eval()
+    path = tmp_path / "old.safetensors"
+    zoo.save_weights(model, path, {"model_id": "old", "quality": 1})
+    state = {k: (v.half() if v.is_floating_point() and "_quantized_cdf" not in k else v)
+             for k, v in load_file(str(path)).items()}  # fmt: skip
+    assert state["entropy_bottleneck.likelihood_lower_bound.bound"].item() == 0.0
+    save_file(state, str(path), metadata={"arch": "gabic", "format": "gabic-explorer/1"})
+    fine_tuned = build_model("gabic", TINY_CONFIG)
+    load_weights_into(fine_tuned, path)  # what python -m gabic train --init-from does
+    for loaded in (zoo.load_weights(path, device="cpu"), fine_tuned):
+        for name in ("entropy_bottleneck.likelihood_lower_bound.bound", "gaussian_conditional.scale_bound"):
+            assert torch.equal(loaded.state_dict()[name], model.state_dict()[name]), name
+        loaded.train()
+        out = loaded(torch.rand(1, 3, 64, 64))
+        assert all(torch.isfinite(-torch.log2(v).sum()) for v in out["likelihoods"].values())
