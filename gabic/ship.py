@@ -86,6 +86,7 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
     model.update(force=True)
     args = state.get("args") or _default_recipe(state)
     best = _best_validation(run)
+    lineage = _lineage(args)
     card: dict[str, Any] = {
         "model_id": name,
         "quality": quality,
@@ -105,7 +106,8 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
             "selection": "lowest RD loss on 24 centre crops (256²) of BSDS500 val"
             if source.name == "best.safetensors" else f"weights file {source.name}",
             "weights_file": source.name,
-            "started_from": _lineage(args),
+            "started_from": lineage,
+            "total_steps": state["state"]["step"] + sum(run.get("steps", 0) for run in lineage),
         },
         "validation": best,
     }  # fmt: skip

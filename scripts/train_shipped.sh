@@ -12,13 +12,20 @@
 # the step selected on BSDS500 val. Kodak is only evaluated, never used to choose anything.
 # The shipped weights of round 1 on a GPU: CPU q4 to step 10 000 (batch 8x128^2), then `gpu 440` on one
 # H200 (all eight runs at once, batch 8x256^2, 1682 steps each, lr x0.1 for the last quarter), shipped
-# from checkpoints/*-h200 (RUN_SUFFIX). The `gpu` stage writes fp16 parents of the q4 runs first.
+# from checkpoints/*-h200 (see run_suffix). The `gpu` stage writes fp16 parents of the q4 runs first.
+# Round 2 (q3, q4 only, 170 s on the same H200): scripts/gpu_round.py train --qualities 3 4 --parent
+# "checkpoints/{arch}-small-q{quality}-h200/best.safetensors" --seconds 170 -- <same data> --batch-size 8
+# --patch-size 256 --lr 1e-4 --warmup 50 --val-every 200 --val-images 24 --final-decay 0.4 --threads 4
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-../shared/data}
 ARCHS=(gabic zou2022)
 COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --threads 1 --no-progress)
+
+# Which run folder ships each quality: q1, q2 from GPU round 1 (checkpoints/*-h200); q3, q4 from round 2
+# (*-h200r2: 1240 more steps of q3 and q4 only, from round 1's weights, lr 1e-4, x0.1 for the last 40 %).
+run_suffix() { case "$1" in 3 | 4) echo "${RUN_SUFFIX_HIGH--h200r2}" ;; *) echo "${RUN_SUFFIX_LOW--h200}" ;; esac; }
 
 case "${1:-}" in
 q4)
@@ -55,7 +62,7 @@ save_file({k: v.half() if v.is_floating_point() and not k.endswith('bound') else
 ship)
     for arch in "${ARCHS[@]}"; do
         for quality in 1 2 3 4; do
-            $PY -m gabic ship "checkpoints/$arch-small-q$quality${RUN_SUFFIX-"-h200"}" --name "$arch-small" --quality "$quality" \
+            $PY -m gabic ship "checkpoints/$arch-small-q$quality$(run_suffix "$quality")" --name "$arch-small" --quality "$quality" \
                 ${RESULTS:+--results "results/kodak/$arch-small.json"}
         done
     done
