@@ -770,8 +770,9 @@ def k_sweep_figure(rows: list[dict[str, Any]], trained_k: int | None):
 
 
 def display_scale(image_size: tuple[int, int], target: int = 512) -> int:
-    """Integer upscaling (1..4) that makes the inspector image about ``target`` px wide/high."""
-    return int(min(4, max(1, target // max(image_size))))
+    """Integer upscaling (1..4) that makes the inspector image at least ``target`` px on its long
+    side (so it fills its panel: browsers only scale it down), pixels kept sharp."""
+    return int(min(4, max(1, math.ceil(target / max(image_size)))))
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:

@@ -10,6 +10,7 @@ on those weights and a scikit-image photo; its last screenshot is the README's.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -35,6 +36,20 @@ pytestmark = [
         not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
     ),
 ]
+
+
+def click_in_picture(page: object, image: object, fx: float, fy: float) -> None:
+    """Click at fraction ``(fx, fy)`` of the picture as drawn: Gradio shrinks an image to fit its
+    box (never enlarges it) and centres it, and ignores clicks on the margin around it."""
+    image.wait_for(state="visible")
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
+    left, top, box_w, box_h, natural_w, natural_h = image.evaluate(
+        "img => { const r = img.getBoundingClientRect();"
+        " return [r.left, r.top, r.width, r.height, img.naturalWidth, img.naturalHeight]; }"
+    )
+    ratio = min(box_w / natural_w, box_h / natural_h, 1.0)
+    x0, y0 = left + (box_w - natural_w * ratio) / 2, top + (box_h - natural_h * ratio) / 2
+    page.mouse.click(x0 + natural_w * ratio * fx, y0 + natural_h * ratio * fy)
 
 
 def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> None:
@@ -75,14 +90,16 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
 
             inspector = page.locator("#inspector img")
             inspector.scroll_into_view_if_needed()
-            box = inspector.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.7)
+            click_in_picture(page, inspector, 0.2, 0.7)
             node_info = page.locator("#node_info")
             playwright.expect(node_info).not_to_contain_text(
                 f"Clicked ({width / 2:.0f}, {height / 2:.0f})", timeout=TIMEOUT_MS
             )
             playwright.expect(node_info).to_contain_text("Clicked", timeout=TIMEOUT_MS)
+            clicked = re.search(r"Clicked \((\d+), (\d+)\)", node_info.inner_text())
+            assert clicked is not None
+            # the point the app received is where the picture was clicked (within a pixel or two)
+            assert abs(int(clicked[1]) - 0.2 * width) <= 2 and abs(int(clicked[2]) - 0.7 * height) <= 2
             k = int(page.locator("#k input[type=number]").input_value())
             table = page.locator("#neighbours [role=grid]")
             playwright.expect(table).to_have_attribute("aria-rowcount", str(k + 1))  # header + k rows
