@@ -282,3 +282,13 @@ def test_analysis_matches_gabic_inspect(explorer: explore.Explorer, pair: explor
     model = explorer.source.load("zou2022", 1)
     direct = gabic_inspect.analyze(model, prepared.image, inspect_attention=False)
     assert direct.data == pair.zou2022.data
+
+
+@pytest.mark.parametrize("side", [1, 40, 160, 257, 384, 511, 512, 1024])
+def test_display_scale_fills_the_inspector_panel(side: int) -> None:
+    """Browsers shrink but never enlarge the inspector picture, so small images are upscaled
+    (by an integer, pixels stay sharp) to at least 512 px on the long side, up to 4x."""
+    scale = explore.display_scale((side, max(1, side * 2 // 3)))
+    assert isinstance(scale, int) and 1 <= scale <= 4
+    assert side * scale >= 512 or scale == 4
+    assert scale == 1 or side * (scale - 1) < 512
