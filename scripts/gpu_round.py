@@ -94,7 +94,8 @@ def train_round(args: argparse.Namespace, extra: list[str]) -> int:
     second = {name: steps_done(root / name) for name in processes}
     rates = {name: (second[name] - first[name]) / (now - first_time) for name in processes}
     predicted = {name: second[name] + rates[name] * (deadline - now) for name in processes}
-    budget = int(min(predicted.values()))
+    # never below where a run already is (every run must be able to stop exactly at the budget)
+    budget = max(int(min(predicted.values())), max(second.values()) + 10)
     steps_file.write_text(f"{budget}\n")
     print(
         json.dumps(

@@ -145,3 +145,53 @@ def test_ship_writes_weights_and_a_card_quoting_the_evaluation(tiny_data, tmp_pa
     assert card["kodak"]["images"] == 2 and card["kodak"]["decode_matches_forward"] is True
     with pytest.raises(ValueError, match="no evaluation of gabic-small q3"):
         ship.ship(run, "gabic-small", 3, results=results, out_dir=shipped)
+
+
+def test_steps_file_sets_the_budget_and_final_decay_lowers_the_lr(tiny_data, tmp_path):
+    out, steps_file = tmp_path / "run", tmp_path / "budget"
+    steps_file.write_text("5\n")
+    _run(_args(tiny_data, out, 1000, lr=1e-3, warmup=1, steps_file=steps_file, final_decay=0.4,
+               final_decay_factor=0.1))  # fmt: skip
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    # the last 40 % of the 5 steps (from step index 3 on, i.e. logged steps 4 and 5) run at lr / 10
+    assert [r["lr"] for r in log] == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4, 1e-4])
+    state = json.loads((out / "state.json").read_text())
+    assert state["state"]["step"] == 5 and state["state"]["final_decay_done"] is True
+    assert state["args"]["steps"] == 5  # the budget that was used is what the run records
+    assert json.loads((out / "val.jsonl").read_text().splitlines()[-1])["step"] == 5
+
+
+def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path):
+    """scripts/gpu_round.py (here on the CPU, tiny models): calibrates, writes one step budget,
+    every run stops exactly there; ``pack`` writes fp16 weights with fp32 bounds and the logs."""
+    from safetensors.torch import save_file
+
+    from gabic.models import build_model
+
+    train_dir, val_dir, config = tiny_data
+    parents = tmp_path / "parents"
+    parents.mkdir()
+    for arch in ("gabic", "zou2022"):
+        save_file(build_model(arch, TINY_CONFIG).state_dict(), str(parents / f"{arch}-q4.safetensors"))
+    root = tmp_path / "round"
+    command = [sys.executable, str(ROOT / "scripts" / "gpu_round.py"), "train", "--root", str(root),
+               "--qualities", "4", "--parent", str(parents / "{arch}-q{quality}.safetensors"),
+               "--seconds", "30", "--calibrate-after", "10", "--calibrate-window", "6", "--grace", "60", "--",
+               "--config", str(config), "--train-dir", str(train_dir), "--val-dir", str(val_dir),
+               "--batch-size", "1", "--patch-size", "64", "--val-crop", "64", "--val-every", "1000",
+               "--threads", "1", "--device", "cpu"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads([line for line in result.stdout.splitlines() if line.startswith('{"wall_s"')][0])
+    assert summary["budget"] > 0 and set(summary["steps"].values()) == {summary["budget"]}
+    packed = tmp_path / "packed"
+    for arch in ("gabic", "zou2022"):
+        pack = [sys.executable, str(ROOT / "scripts" / "gpu_round.py"), "pack", "--root", str(root),
+                "--arch", arch, "--to", str(packed), "--logs"]  # fmt: skip
+        assert subprocess.run(pack, env=env, timeout=120, cwd=ROOT).returncode == 0
+        weights = load_file(str(packed / f"{arch}-small-q4.safetensors"))
+        assert weights["g_a.0.weight"].dtype.itemsize == 2
+        assert weights["gaussian_conditional.likelihood_lower_bound.bound"].item() > 0
+    assert (packed / "logs.tar.gz").stat().st_size > 0
