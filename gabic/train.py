@@ -312,13 +312,21 @@ def train(args: argparse.Namespace) -> TrainState:
             "machine": machine_description(device)}, indent=1))  # fmt: skip
 
     def read_steps_file() -> None:
-        if args.steps_file and Path(args.steps_file).is_file():
+        if not args.steps_file:
+            return
+        budget = args.steps
+        if is_main and Path(args.steps_file).is_file():
             text = Path(args.steps_file).read_text().strip()
-            if text.isdigit() and int(text) != args.steps:
-                args.steps = int(text)
-                progress.total = args.steps
-                if is_main:
-                    tqdm.write(f"{args.arch} λ={lmbda}: step budget {args.steps} (from {args.steps_file})")
+            budget = int(text) if text.isdigit() else budget
+        if distributed:  # every replica must stop at the same step, so rank 0's reading decides
+            shared = torch.tensor([budget], dtype=torch.int64, device=device)
+            dist.broadcast(shared, src=0)
+            budget = int(shared.item())
+        if budget != args.steps:
+            args.steps = budget
+            progress.total = args.steps
+            if is_main:
+                tqdm.write(f"{args.arch} λ={lmbda}: step budget {args.steps} (from {args.steps_file})")
 
     read_steps_file()
     while state.step < args.steps:

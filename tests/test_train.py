@@ -195,3 +195,17 @@ def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path
         assert weights["g_a.0.weight"].dtype.itemsize == 2
         assert weights["gaussian_conditional.likelihood_lower_bound.bound"].item() > 0
     assert (packed / "logs.tar.gz").stat().st_size > 0
+
+
+def test_ddp_replicas_share_the_step_budget_of_the_steps_file(tiny_data, tmp_path):
+    out, budget = tmp_path / "ddp", tmp_path / "budget"
+    budget.write_text("3\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "gabic", "train", *_args(tiny_data, out, 1000, steps_file=budget), "--device", "cpu"]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads((out / "state.json").read_text())
+    assert state["state"]["step"] == 3
+    checksums = state["replica_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
