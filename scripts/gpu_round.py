@@ -13,6 +13,13 @@ then stops at exactly that step, and the --final-decay lr drop lands at the same
 
 ``pack`` writes each run's validation-selected weights as fp16 safetensors (the device's file-return
 limits) and, with --logs, one tar.gz of every run's log.jsonl, val.jsonl, state.json and stdout.
+
+How the shipped rounds reached a lent GPU machine (which gets a copy of the working tree, at most 64 MiB,
+and sends back at most 64 MiB): BSDS500 train and the first 24 val photos copied into an ignored folder
+(``.gpu/data/bsds500``, passed as --train-dir/--val-dir), the parents converted to fp16 beside their run
+folders (bound buffers kept fp32), the large tracked weights left out of the index for the call
+(``git rm --cached`` then ``git reset``), and CompressAI + pytorch-msssim carried as cp312 wheels. Eight
+fp16 models are ~82 MB, so they came back in two calls (GABIC, then Zou2022).
 """
 
 from __future__ import annotations
