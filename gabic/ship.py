@@ -107,7 +107,7 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
             if source.name == "best.safetensors" else f"weights file {source.name}",
             "weights_file": source.name,
             "started_from": lineage,
-            "total_steps": state["state"]["step"] + sum(run.get("steps", 0) for run in lineage),
+            "total_steps": state["state"]["step"] + sum(parent.get("steps", 0) for parent in lineage),
         },
         "validation": best,
     }  # fmt: skip

@@ -328,7 +328,6 @@ def train(args: argparse.Namespace) -> TrainState:
             if is_main:
                 tqdm.write(f"{args.arch} λ={lmbda}: step budget {args.steps} (from {args.steps_file})")
 
-    read_steps_file()
     while state.step < args.steps:
         read_steps_file()
         if state.step >= args.steps:

@@ -76,6 +76,13 @@ def _describe_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor], s
 _CONSTANT_SUFFIX = "bound"
 
 
+def half_storage(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` for fp16 storage: floating weights in fp16, entropy-coder tables and the constant
+    bound buffers kept as they are (fp16 would round the tables and flush the 1e-9 bound to 0)."""
+    keep = (*_ENTROPY_BUFFERS, _CONSTANT_SUFFIX)
+    return {k: (v.half() if v.is_floating_point() and not k.endswith(keep) else v) for k, v in state.items()}
+
+
 def restore_constants(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``state`` with the architecture's constant bound buffers taken from ``model`` itself
     (files written in fp16 before they were kept in fp32 hold rounded or zero bounds)."""
@@ -157,12 +164,9 @@ def save_weights(model: ChannelwiseAttentionCodec, path: str | os.PathLike, card
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.update(force=False)
-    tensors = {}
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
-        if half and tensor.is_floating_point() and not name.endswith((*_ENTROPY_BUFFERS, _CONSTANT_SUFFIX)):
-            tensor = tensor.half()
-        tensors[name] = tensor
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    if half:
+        tensors = half_storage(tensors)
     card = {**card, "arch": model.arch, "config": model.config.to_dict()}
     save_file(tensors, str(path), metadata={"arch": model.arch, "format": "gabic-explorer/1"})
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")

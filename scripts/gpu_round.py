@@ -143,6 +143,8 @@ def train_round(args: argparse.Namespace, extra: list[str]) -> int:
 def pack(args: argparse.Namespace) -> int:
     from safetensors.torch import load_file, save_file
 
+    from gabic.zoo import half_storage
+
     root, target = Path(args.root), Path(args.to)
     target.mkdir(parents=True, exist_ok=True)
     for quality in QUALITIES:
@@ -152,10 +154,7 @@ def pack(args: argparse.Namespace) -> int:
         source = run / "best.safetensors"
         if not source.is_file():
             source = run / "weights.safetensors"
-        state = load_file(str(source))
-        half = {
-            k: v.half() if v.is_floating_point() and not k.endswith("bound") else v for k, v in state.items()
-        }
+        half = half_storage(load_file(str(source)))
         save_file(half, str(target / f"{run.name}.safetensors"), metadata={"source": source.name})
     if args.logs:
         with tarfile.open(target / "logs.tar.gz", "w:gz") as tar:

@@ -53,8 +53,8 @@ finetune)
     ;;
 gpu)
     for arch in "${ARCHS[@]}"; do
-        $PY -c "import sys; from safetensors.torch import load_file, save_file; s = load_file(sys.argv[1]); \
-save_file({k: v.half() if v.is_floating_point() and not k.endswith('bound') else v for k, v in s.items()}, sys.argv[2])" \
+        $PY -c "import sys; from safetensors.torch import load_file, save_file; from gabic.zoo import half_storage; \
+save_file(half_storage(load_file(sys.argv[1])), sys.argv[2])" \
             "checkpoints/$arch-small-q4/weights.safetensors" "checkpoints/$arch-small-q4/parent-fp16.safetensors"
     done
     $PY scripts/gpu_round.py train --root "${GPU_ROOT:-/tmp/gpu}" --seconds "${2:?seconds}" -- \
