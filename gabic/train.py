@@ -191,7 +191,40 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per process")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="train the transforms under bfloat16 autocast (entropy models, quantisation and "
+        "validation stay float32); about 1.5x faster on CPUs with AVX512-BF16",
+    )
     return parser
+
+
+def _autocast_in_training(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    forward = module.forward
+
+    def forward_autocast(*args, **kwargs):
+        if not module.training:
+            return forward(*args, **kwargs)
+        device_type = next(module.parameters()).device.type
+        with torch.autocast(device_type, dtype=dtype):
+            out = forward(*args, **kwargs)
+        return out.float()
+
+    module.forward = forward_autocast
+
+
+def autocast_transforms(model: ChannelwiseAttentionCodec, dtype: torch.dtype = torch.bfloat16) -> None:
+    """Run the model's transforms under autocast to ``dtype`` while it is in training mode.
+
+    Covers ``g_a``, ``g_s``, ``h_a``, both hyper-synthesis transforms and the slice
+    transforms (mean, scale, LRP); their outputs are cast back to float32, so noise,
+    rounding and the likelihoods of both entropy models are computed in float32. In
+    eval mode (validation, codec) nothing changes. The state dict keeps its keys.
+    """
+    for module in (model.g_a, model.g_s, model.h_a, model.h_mean_s, model.h_scale_s,
+                   *model.cc_mean_transforms, *model.cc_scale_transforms, *model.lrp_transforms):  # fmt: skip
+        _autocast_in_training(module, dtype)
 
 
 def resolve_config(name: str) -> ModelConfig:
@@ -228,6 +261,8 @@ def train(args: argparse.Namespace) -> TrainState:
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     model = build_model(args.arch, config).to(device)
+    if args.bf16:
+        autocast_transforms(model)
     net_params, aux_params = split_parameters(model)
     optimizer = torch.optim.Adam(net_params, lr=args.lr)
     aux_optimizer = torch.optim.Adam(aux_params, lr=args.aux_lr)

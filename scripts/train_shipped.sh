@@ -6,6 +6,7 @@
 #   scripts/train_shipped.sh finetune STEPS  # q3 <- q4 best, q2 <- q3 best, q1 <- q2 best, STEPS each
 #   scripts/train_shipped.sh gpu SECONDS     # on a GPU machine: all eight from the q4 parents, one budget
 #   scripts/train_shipped.sh cpu3            # q4 only, 1400 more steps on the CPU from GPU round 2
+#   scripts/train_shipped.sh cpu4            # q3, q4: more steps from the shipped files (bf16 transforms)
 #   scripts/train_shipped.sh ship            # assets/weights + model cards (validation numbers)
 #   scripts/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
 #
@@ -69,6 +70,21 @@ cpu3)
             --out "checkpoints/$arch-small-q4-cpu3" --steps 1500 --steps-file checkpoints/cpu3-steps --batch-size 8 \
             --patch-size 256 --lr 5e-5 --warmup 20 --val-every 150 --val-images 24 --final-decay 0.3 \
             "${COMMON[@]}" > "checkpoints/$arch-small-q4-cpu3.stdout" 2>&1 &
+    done
+    wait
+    ;;
+cpu4)
+    # q3 and q4, from the shipped files, on the 2-core CPU: four runs at once (one thread each), the
+    # transforms under bfloat16 autocast (--bf16; entropy models and validation in float32). One step
+    # budget for all four through checkpoints/cpu4-steps, set from their measured rates.
+    for quality in 3 4; do
+        for arch in "${ARCHS[@]}"; do
+            $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" \
+                --init-from "assets/weights/$arch-small-q$quality.safetensors" --out "checkpoints/$arch-small-q$quality-cpu4" \
+                --steps 3000 --steps-file checkpoints/cpu4-steps --batch-size 8 --patch-size 256 --lr 5e-5 --warmup 20 \
+                --val-every 200 --val-images 24 --final-decay 0.3 --bf16 "${COMMON[@]}" \
+                > "checkpoints/$arch-small-q$quality-cpu4.stdout" 2>&1 &
+        done
     done
     wait
     ;;

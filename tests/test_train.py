@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import TINY_CONFIG, random_image
 from safetensors.torch import load_file
 
@@ -209,3 +211,47 @@ def test_ddp_replicas_share_the_step_budget_of_the_steps_file(tiny_data, tmp_pat
     assert state["state"]["step"] == 3
     checksums = state["replica_checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
+
+
+@pytest.mark.parametrize("arch", ["gabic", "zou2022"])
+def test_bf16_autocast_covers_the_transforms_in_training_only(arch):
+    """--bf16: the transforms compute in bfloat16 while training, their outputs and the
+    likelihoods are float32; in eval mode the model is the float32 model, bit for bit."""
+    from gabic.models import build_model
+
+    reference = build_model(arch, TINY_CONFIG).eval()
+    model = build_model(arch, TINY_CONFIG)
+    model.load_state_dict(reference.state_dict())
+    train.autocast_transforms(model)
+    assert list(model.state_dict()) == list(reference.state_dict())
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+    seen = {}
+
+    def record_dtype(module, inputs, output):  # returns None: the output is left as it is
+        seen["g_a.0"] = output.dtype
+
+    hook = model.g_a[0].register_forward_hook(record_dtype)
+    model.train()
+    out = model(x)
+    hook.remove()
+    assert seen["g_a.0"] == torch.bfloat16  # a convolution inside g_a ran in bfloat16
+    assert out["x_hat"].dtype == torch.float32
+    assert all(v.dtype == torch.float32 for v in out["likelihoods"].values())
+    out["x_hat"].mean().backward()
+    assert model.g_a[0].weight.grad is not None and model.g_a[0].weight.grad.dtype == torch.float32
+
+    model.eval()
+    with torch.no_grad():
+        got, want = model(x), reference(x)
+    assert torch.equal(got["x_hat"], want["x_hat"])
+    assert all(torch.equal(got["likelihoods"][k], want["likelihoods"][k]) for k in want["likelihoods"])
+
+
+def test_bf16_training_runs_and_records_the_option(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    _run(_args(tiny_data, out, 4, lr=1e-3) + ["--bf16"])
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert all(math.isfinite(r["loss"]) for r in log)
+    assert json.loads((out / "state.json").read_text())["args"]["bf16"] is True
