@@ -42,12 +42,26 @@ def _evaluation_numbers(results: Path, name: str, quality: int) -> dict[str, Any
     return None
 
 
-def _lineage(recipe: dict[str, Any]) -> list[dict[str, Any]]:
+def _lineage(recipe: dict[str, Any], run: Path) -> list[dict[str, Any]]:
     """The runs this one was started from (``--init-from``), nearest first, as far as their
-    folders (``state.json`` beside the weights file) are present."""
+    folders (``state.json`` beside the weights file) or, for a shipped file, the copy of its
+    card kept in the run folder (:data:`gabic.train.PARENT_CARD`) tell."""
+    from .train import PARENT_CARD
+
     chain: list[dict[str, Any]] = []
-    init_from = recipe.get("init_from")
+    init_from, folder = recipe.get("init_from"), run
     while init_from and len(chain) < 8:
+        parent_card = folder / PARENT_CARD
+        if parent_card.is_file():
+            card = json.loads(parent_card.read_text())
+            training = card.get("training") or {}
+            chain.append({"weights": init_from, "lambda": card.get("lambda"), "steps": training.get("steps"),
+                          "wall_time_hours": training.get("wall_time_hours"),
+                          "batch_size": training.get("batch_size"), "patch_size": training.get("patch_size"),
+                          "machine": training.get("machine"),
+                          "run": (training.get("recipe") or {}).get("out")})  # fmt: skip
+            chain.extend(training.get("started_from") or [])
+            break
         state_file = Path(init_from).parent / "state.json"
         if not state_file.is_file():
             chain.append({"weights": init_from, "note": "run folder not present"})
@@ -57,6 +71,7 @@ def _lineage(recipe: dict[str, Any]) -> list[dict[str, Any]]:
                       "wall_time_hours": round(state["state"]["elapsed"] / 3600, 2),
                       "batch_size": state.get("batch_size"), "patch_size": state.get("patch_size"),
                       "machine": state.get("machine")})  # fmt: skip
+        folder = Path(init_from).parent
         init_from = (state.get("args") or {}).get("init_from")
     return chain
 
@@ -86,7 +101,7 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
     model.update(force=True)
     args = state.get("args") or _default_recipe(state)
     best = _best_validation(run)
-    lineage = _lineage(args)
+    lineage = _lineage(args, run)
     card: dict[str, Any] = {
         "model_id": name,
         "quality": quality,
@@ -107,7 +122,7 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
             if source.name == "best.safetensors" else f"weights file {source.name}",
             "weights_file": source.name,
             "started_from": lineage,
-            "total_steps": state["state"]["step"] + sum(parent.get("steps", 0) for parent in lineage),
+            "total_steps": state["state"]["step"] + sum(parent.get("steps") or 0 for parent in lineage),
         },
         "validation": best,
     }  # fmt: skip

@@ -227,6 +227,20 @@ def autocast_transforms(model: ChannelwiseAttentionCodec, dtype: torch.dtype = t
         _autocast_in_training(module, dtype)
 
 
+#: Copy, in a run folder, of the model card of the shipped file the run started from.
+PARENT_CARD = "parent_card.json"
+
+
+def keep_parent_card(init_from: str | None, out: Path) -> None:
+    """When ``init_from`` is a shipped file (a model card beside it), keep a copy of that card in
+    ``out``: shipping this run later replaces the file and its card, and the lineage must survive."""
+    if not init_from or (out / PARENT_CARD).exists():
+        return
+    card = Path(init_from).with_suffix(".json")
+    if card.is_file():
+        (out / PARENT_CARD).write_text(card.read_text())
+
+
 def resolve_config(name: str) -> ModelConfig:
     if name in CONFIGS:
         return CONFIGS[name]
@@ -257,6 +271,7 @@ def train(args: argparse.Namespace) -> TrainState:
     is_main = rank == 0
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
+        keep_parent_card(args.init_from, out)
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)

@@ -255,3 +255,23 @@ def test_bf16_training_runs_and_records_the_option(tiny_data, tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert all(math.isfinite(r["loss"]) for r in log)
     assert json.loads((out / "state.json").read_text())["args"]["bf16"] is True
+
+
+def test_lineage_survives_shipping_over_the_parent_file(tiny_data, tmp_path):
+    """A run started from a shipped file keeps that file's card; shipping the run replaces the
+    file and card, and its lineage (also when shipped twice) still names the parent's runs."""
+    from gabic import ship
+
+    first, second, shipped = tmp_path / "first", tmp_path / "second", tmp_path / "shipped"
+    _run(_args(tiny_data, first, 3))
+    parent = ship.ship(first, "gabic-small", 2, out_dir=shipped)
+    _run(_args(tiny_data, second, 2, init_from=parent))
+    assert (second / train.PARENT_CARD).is_file()
+    for _ in range(2):  # the second time, the file it started from is its own shipped copy
+        card = json.loads(
+            ship.ship(second, "gabic-small", 2, out_dir=shipped).with_suffix(".json").read_text()
+        )
+        lineage = card["training"]["started_from"]
+        assert [entry["steps"] for entry in lineage] == [3]
+        assert lineage[0]["run"] == str(first) and lineage[0]["weights"] == str(parent)
+        assert card["training"]["total_steps"] == 5
