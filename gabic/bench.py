@@ -557,13 +557,15 @@ def bench_quality_change(photo: Any, device: str, args: argparse.Namespace) -> d
 
 
 def bench_train(arch: str, device: str, args: argparse.Namespace, config: ModelConfig = SMALL_CONFIG,
-                batch: int = 8, patch: int = 128) -> dict[str, Any]:  # fmt: skip
+                batch: int = 8, patch: int = 128, bf16: bool = False) -> dict[str, Any]:  # fmt: skip
     from compressai.losses import RateDistortionLoss
 
-    from .train import split_parameters
+    from .train import autocast_transforms, split_parameters
 
     torch.manual_seed(0)
     model = build_model(arch, config).to(device).train()
+    if bf16:
+        autocast_transforms(model)
     net, aux = split_parameters(model)
     optimizer = torch.optim.Adam(net, lr=1e-4)
     aux_optimizer = torch.optim.Adam(aux, lr=1e-3)
@@ -582,7 +584,7 @@ def bench_train(arch: str, device: str, args: argparse.Namespace, config: ModelC
 
     timing = time_call(step, device, args.repeats, args.warmup)
     return {"arch": arch, "device": device, "config": config.to_dict(), "batch": [batch, 3, patch, patch],
-            "step": timing,
+            "bf16_transforms": bf16, "step": timing,
             "images_per_s": batch / (timing["median_ms"] / 1000)}  # fmt: skip
 
 
@@ -599,6 +601,8 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-patch", type=int, default=128)
+    parser.add_argument("--train-bf16", action="store_true",
+                        help="training step with the transforms under bfloat16 autocast (train --bf16)")  # fmt: skip
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 128x128, small config (unless --configs), 1 repeat, no warm-up, "
                         "training batch 2x64², no memory/app")  # fmt: skip
@@ -639,7 +643,8 @@ def print_report(report: dict[str, Any]) -> None:
               f" ({app.get('cached_quality_change_note')})")  # fmt: skip
     for r in report.get("train", []):
         print(
-            f"train {r['arch']:<8}{r['device']:<5} step {_fmt_ms(r['step'])} ms  ({r['images_per_s']:.1f} img/s)"
+            f"train {r['arch']:<8}{r['device']:<5}{' bf16' if r.get('bf16_transforms') else ''} step "
+            f"{_fmt_ms(r['step'])} ms  ({r['images_per_s']:.1f} img/s)"
         )
 
 
@@ -708,7 +713,8 @@ def run(args: argparse.Namespace) -> int:
             for arch in ARCHS:
                 print(f"[bench] training step {arch} {train_config} {device}", flush=True)
                 report.setdefault("train", []).append(bench_train(
-                    arch, device, args, resolve_config(train_config), args.train_batch, args.train_patch))  # fmt: skip
+                    arch, device, args, resolve_config(train_config), args.train_batch, args.train_patch,
+                    args.train_bf16))  # fmt: skip
         if "profile" in parts:
             for config in configs:
                 report.setdefault("profile", []).extend(profile_core(config, device, args))

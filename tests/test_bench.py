@@ -94,3 +94,16 @@ def test_compare_prints_cpu_time_ratios(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "before     20.0 after     10.0" in out and "PyG/dense after 4.00" in out
     assert "ratio 2.000" in out and "ratio 1.000" in out
+
+
+def test_bench_training_step_with_bf16_transforms(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_CONFIG.to_dict()))
+    code = main(["bench", "--quick", "--configs", str(config), "--devices", "cpu", "--only", "train",
+                 "--train-bf16", "--output", str(out)])  # fmt: skip
+    assert code == 0
+    rows = json.loads(out.read_text())["train"]
+    assert [(r["arch"], r["bf16_transforms"]) for r in rows] == [("gabic", True), ("zou2022", True)]
+    assert all(r["step"]["median_ms"] > 0 for r in rows)
+    assert "bf16 step" in capsys.readouterr().out
