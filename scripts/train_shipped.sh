@@ -18,6 +18,8 @@
 # Round 2 (q3, q4 only, 170 s on the same H200): scripts/gpu_round.py train --qualities 3 4 --parent
 # "checkpoints/{arch}-small-q{quality}-h200/best.safetensors" --seconds 170 -- <same data> --batch-size 8
 # --patch-size 256 --lr 1e-4 --warmup 50 --val-every 200 --val-images 24 --final-decay 0.4 --threads 4
+# Round 3 (`cpu3`, q4 only) and round 4 (`cpu4`, q3 and q4 from the shipped files, 2600 steps, --bf16) ran
+# on the 2-core CPU; `QUALITIES="3 4" scripts/train_shipped.sh ship` shipped round 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -27,8 +29,9 @@ COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --thread
 
 # Which run folder ships each quality: q1, q2 from GPU round 1 (checkpoints/*-h200); q3 from round 2
 # (*-h200r2: 1240 more steps of q3 and q4 only, from round 1's weights, lr 1e-4, x0.1 for the last 40 %);
-# q4 from a CPU round after that (*-cpu3: `cpu3` below), whose validation loss beat round 2's for both.
-run_suffix() { case "$1" in 4) echo "${RUN_SUFFIX_Q4--cpu3}" ;; 3) echo -h200r2 ;; *) echo -h200 ;; esac; }
+# q3 and q4 from CPU round 4 (*-cpu4: `cpu4` below), whose validation loss beat the files it started
+# from (q3 from round 2, q4 from CPU round 3, *-cpu3) for both architectures.
+run_suffix() { case "$1" in 3 | 4) echo -cpu4 ;; *) echo -h200 ;; esac; }
 
 case "${1:-}" in
 q4)
@@ -89,8 +92,9 @@ cpu4)
     wait
     ;;
 ship)
+    # QUALITIES="3 4" ships only those (the run folders of the others may hold no weights any more)
     for arch in "${ARCHS[@]}"; do
-        for quality in 1 2 3 4; do
+        for quality in ${QUALITIES:-1 2 3 4}; do
             $PY -m gabic ship "checkpoints/$arch-small-q$quality$(run_suffix "$quality")" --name "$arch-small" --quality "$quality" \
                 ${RESULTS:+--results "results/kodak/$arch-small.json"}
         done
