@@ -27,10 +27,10 @@ DATA=${DATA:-../shared/data}
 ARCHS=(gabic zou2022)
 COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --threads 1 --no-progress)
 
-# Which run folder ships each quality: q1, q2 from GPU round 1 (checkpoints/*-h200); q3 from round 2
-# (*-h200r2: 1240 more steps of q3 and q4 only, from round 1's weights, lr 1e-4, x0.1 for the last 40 %);
-# q3 and q4 from CPU round 4 (*-cpu4: `cpu4` below), whose validation loss beat the files it started
-# from (q3 from round 2, q4 from CPU round 3, *-cpu3) for both architectures.
+# Which run folder ships each quality: q1, q2 from GPU round 1 (checkpoints/*-h200); q3 and q4 from CPU
+# round 4 (*-cpu4: `cpu4` below), whose validation loss beat the files it started from for both
+# architectures: q3 from GPU round 2 (*-h200r2: 1240 more steps of q3 and q4, from round 1's weights,
+# lr 1e-4, x0.1 for the last 40 %), q4 from CPU round 3 (*-cpu3).
 run_suffix() { case "$1" in 3 | 4) echo -cpu4 ;; *) echo -h200 ;; esac; }
 
 case "${1:-}" in
