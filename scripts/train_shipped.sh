@@ -34,6 +34,23 @@ COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --thread
 # GPU round 1 (*-h200), q3, q4 from CPU round 4 (*-cpu4), whose own chains their model cards record.
 run_suffix() { echo -cpu5; }
 
+# A CPU round from the shipped files: from_shipped ROUND QUALITY..., both architectures, one thread each,
+# one step budget through checkpoints/ROUND-steps; each run writes checkpoints/{arch}-small-q{q}-ROUND/.
+from_shipped() {
+    local round=$1 quality arch
+    shift
+    for quality in "$@"; do
+        for arch in "${ARCHS[@]}"; do
+            $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" \
+                --init-from "assets/weights/$arch-small-q$quality.safetensors" --out "checkpoints/$arch-small-q$quality-$round" \
+                --steps 3000 --steps-file "checkpoints/$round-steps" --batch-size 8 --patch-size 256 --lr 5e-5 --warmup 20 \
+                --val-every 200 --val-images 24 --final-decay 0.3 --bf16 "${COMMON[@]}" \
+                > "checkpoints/$arch-small-q$quality-$round.stdout" 2>&1 &
+        done
+    done
+    wait
+}
+
 case "${1:-}" in
 q4)
     for arch in "${ARCHS[@]}"; do
@@ -81,30 +98,12 @@ cpu4)
     # q3 and q4, from the shipped files, on the 2-core CPU: four runs at once (one thread each), the
     # transforms under bfloat16 autocast (--bf16; entropy models and validation in float32). One step
     # budget for all four through checkpoints/cpu4-steps, set from their measured rates.
-    for quality in 3 4; do
-        for arch in "${ARCHS[@]}"; do
-            $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" \
-                --init-from "assets/weights/$arch-small-q$quality.safetensors" --out "checkpoints/$arch-small-q$quality-cpu4" \
-                --steps 3000 --steps-file checkpoints/cpu4-steps --batch-size 8 --patch-size 256 --lr 5e-5 --warmup 20 \
-                --val-every 200 --val-images 24 --final-decay 0.3 --bf16 "${COMMON[@]}" \
-                > "checkpoints/$arch-small-q$quality-cpu4.stdout" 2>&1 &
-        done
-    done
-    wait
+    from_shipped cpu4 3 4
     ;;
 cpu5)
     # all four qualities, from the shipped files, same recipe as cpu4: eight runs at once on the 2-core CPU
-    # (one thread each). One step budget for all eight through checkpoints/cpu5-steps.
-    for quality in 1 2 3 4; do
-        for arch in "${ARCHS[@]}"; do
-            $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" \
-                --init-from "assets/weights/$arch-small-q$quality.safetensors" --out "checkpoints/$arch-small-q$quality-cpu5" \
-                --steps 3000 --steps-file checkpoints/cpu5-steps --batch-size 8 --patch-size 256 --lr 5e-5 --warmup 20 \
-                --val-every 200 --val-images 24 --final-decay 0.3 --bf16 "${COMMON[@]}" \
-                > "checkpoints/$arch-small-q$quality-cpu5.stdout" 2>&1 &
-        done
-    done
-    wait
+    # (one thread each). One step budget for all eight through checkpoints/cpu5-steps (1300 steps).
+    from_shipped cpu5 1 2 3 4
     ;;
 ship)
     # QUALITIES="3 4" ships only those (the run folders of the others may hold no weights any more)
