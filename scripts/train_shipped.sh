@@ -35,17 +35,19 @@ COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --thread
 run_suffix() { echo -cpu5; }
 
 # A CPU round from the shipped files: from_shipped ROUND QUALITY..., both architectures, one thread each,
-# one step budget through checkpoints/ROUND-steps; each run writes checkpoints/{arch}-small-q{q}-ROUND/.
+# one step budget through checkpoints/ROUND-steps; each run writes checkpoints/{arch}-small-q{q}-ROUND/
+# (its console output in stdout.txt there, committed with the logs).
 from_shipped() {
-    local round=$1 quality arch
+    local round=$1 quality arch out
     shift
     for quality in "$@"; do
         for arch in "${ARCHS[@]}"; do
+            out="checkpoints/$arch-small-q$quality-$round"
+            mkdir -p "$out"
             $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" \
-                --init-from "assets/weights/$arch-small-q$quality.safetensors" --out "checkpoints/$arch-small-q$quality-$round" \
+                --init-from "assets/weights/$arch-small-q$quality.safetensors" --out "$out" \
                 --steps 3000 --steps-file "checkpoints/$round-steps" --batch-size 8 --patch-size 256 --lr 5e-5 --warmup 20 \
-                --val-every 200 --val-images 24 --final-decay 0.3 --bf16 "${COMMON[@]}" \
-                > "checkpoints/$arch-small-q$quality-$round.stdout" 2>&1 &
+                --val-every 200 --val-images 24 --final-decay 0.3 --bf16 "${COMMON[@]}" > "$out/stdout.txt" 2>&1 &
         done
     done
     wait
