@@ -8,6 +8,7 @@
 #   scripts/train_shipped.sh cpu3            # q4 only, 1400 more steps on the CPU from GPU round 2
 #   scripts/train_shipped.sh cpu4            # q3, q4: more steps from the shipped files (bf16 transforms)
 #   scripts/train_shipped.sh cpu5            # q1..q4: 1300 more steps from the shipped files (bf16, 8 runs)
+#   scripts/train_shipped.sh cpu6            # q1..q4: round 5 again, from round 5's shipped files
 #   scripts/train_shipped.sh ship            # assets/weights + model cards (validation numbers)
 #   scripts/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
 #
@@ -40,6 +41,10 @@ run_suffix() { echo -cpu5; }
 from_shipped() {
     local round=$1 quality arch out
     shift
+    # glibc hands each large activation buffer back to the kernel (munmap) and faults fresh pages in on the
+    # next step: with eight runs that was 10-20 % of the CPU as system time. Keeping freed memory in the
+    # heap removes it (round 6 measured; the numbers computed are the same).
+    export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456
     for quality in "$@"; do
         for arch in "${ARCHS[@]}"; do
             out="checkpoints/$arch-small-q$quality-$round"
@@ -106,6 +111,11 @@ cpu5)
     # all four qualities, from the shipped files, same recipe as cpu4: eight runs at once on the 2-core CPU
     # (one thread each). One step budget for all eight through checkpoints/cpu5-steps (1300 steps).
     from_shipped cpu5 1 2 3 4
+    ;;
+cpu6)
+    # round 5's recipe once more, from round 5's shipped files: all eight runs at once, one step budget
+    # through checkpoints/cpu6-steps (set to what fits in one session).
+    from_shipped cpu6 1 2 3 4
     ;;
 ship)
     # QUALITIES="3 4" ships only those (the run folders of the others may hold no weights any more)
