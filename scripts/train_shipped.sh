@@ -8,7 +8,7 @@
 #   scripts/train_shipped.sh cpu3            # q4 only, 1400 more steps on the CPU from GPU round 2
 #   scripts/train_shipped.sh cpu4            # q3, q4: more steps from the shipped files (bf16 transforms)
 #   scripts/train_shipped.sh cpu5            # q1..q4: 1300 more steps from the shipped files (bf16, 8 runs)
-#   scripts/train_shipped.sh cpu6            # q1..q4: round 5 again, from round 5's shipped files
+#   scripts/train_shipped.sh cpu6            # q1..q4: 900 more steps from round 5's shipped files
 #   scripts/train_shipped.sh ship            # assets/weights + model cards (validation numbers)
 #   scripts/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
 #
@@ -22,7 +22,8 @@
 # --patch-size 256 --lr 1e-4 --warmup 50 --val-every 200 --val-images 24 --final-decay 0.4 --threads 4
 # Round 3 (`cpu3`, q4 only) and round 4 (`cpu4`, q3 and q4 from the shipped files, 2600 steps, --bf16) ran
 # on the 2-core CPU; `QUALITIES="3 4" scripts/train_shipped.sh ship` shipped round 4. Round 5 (`cpu5`: all
-# four qualities from the shipped files, 1300 steps, --bf16, eight runs at once) also ran on the CPU.
+# four qualities from the shipped files, 1300 steps, --bf16, eight runs at once) and round 6 (`cpu6`: the
+# same from round 5's files, 900 steps) also ran on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -30,10 +31,10 @@ DATA=${DATA:-../shared/data}
 ARCHS=(gabic zou2022)
 COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --threads 1 --no-progress)
 
-# Which run folder ships each quality: all four from CPU round 5 (*-cpu5: `cpu5` below), whose validation
-# loss beat the files it started from for every quality of both architectures. Those parents: q1, q2 from
-# GPU round 1 (*-h200), q3, q4 from CPU round 4 (*-cpu4), whose own chains their model cards record.
-run_suffix() { echo -cpu5; }
+# Which run folder ships each quality: all four from CPU round 6 (*-cpu6: `cpu6` below), whose validation
+# loss beat the files it started from (round 5's, *-cpu5) for every quality of both architectures; the
+# model cards record each file's whole chain of runs.
+run_suffix() { echo -cpu6; }
 
 # A CPU round from the shipped files: from_shipped ROUND QUALITY..., both architectures, one thread each,
 # one step budget through checkpoints/ROUND-steps; each run writes checkpoints/{arch}-small-q{q}-ROUND/
@@ -114,7 +115,7 @@ cpu5)
     ;;
 cpu6)
     # round 5's recipe once more, from round 5's shipped files: all eight runs at once, one step budget
-    # through checkpoints/cpu6-steps (set to what fits in one session).
+    # through checkpoints/cpu6-steps (900 steps: what fitted in one session at ~8 s per step).
     from_shipped cpu6 1 2 3 4
     ;;
 ship)
