@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "kodak"
 MODELS = ("gabic-small", "zou2022-small")
 
@@ -48,7 +50,28 @@ def bd_table() -> list[str]:
     return lines
 
 
+def jpeg_gap_table() -> list[str]:
+    """PSNR of each point minus JPEG's at the same rate (JPEG's curve interpolated linearly in log bpp)."""
+    jpeg = _load("jpeg.json")["results"]
+    order = np.argsort(jpeg["bpp"])
+    log_bpp = np.log(np.asarray(jpeg["bpp"])[order])
+    psnr = np.asarray(jpeg["psnr-rgb"])[order]
+    lines = ["| model | q1 PSNR − JPEG | q2 | q3 | q4 |", "|---|---|---|---|---|"]
+    for model in MODELS:
+        results = _load(f"{model}.json")["results"]
+        cells = []
+        for bpp, model_psnr in zip(results["bpp"], results["psnr-rgb"], strict=True):
+            if log_bpp[0] <= np.log(bpp) <= log_bpp[-1]:
+                cells.append(f"{model_psnr - np.interp(np.log(bpp), log_bpp, psnr):+.2f} dB")
+            else:
+                cells.append("n/a (outside JPEG's rates)")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
 if __name__ == "__main__":
     print("\n".join(rd_table()))
     print()
     print("\n".join(bd_table()))
+    print()
+    print("\n".join(jpeg_gap_table()))

@@ -44,7 +44,7 @@ from_shipped() {
     shift
     # glibc hands each large activation buffer back to the kernel (munmap) and faults fresh pages in on the
     # next step: with eight runs that was 10-20 % of the CPU as system time. Keeping freed memory in the
-    # heap removes it (round 6 measured; the numbers computed are the same).
+    # heap removes it (round 6: stime/utime in /proc/PID/stat; the numbers computed are the same).
     export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456
     for quality in "$@"; do
         for arch in "${ARCHS[@]}"; do
