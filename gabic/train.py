@@ -23,6 +23,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +40,37 @@ from .zoo import restore_constants
 
 #: λ of the paper's four qualities.
 QUALITY_LAMBDAS = {1: 0.0067, 2: 0.0130, 3: 0.025, 4: 0.0483}
+
+
+def lambda_at(quality: float) -> float:
+    """λ of a continuous quality in ``[1, 4]``: the paper's four λ, log-linear in between
+    (the interpolation the gain units use for their vectors)."""
+    if not 1.0 <= quality <= 4.0:
+        raise ValueError(f"quality must be in 1..4, got {quality}")
+    lower = min(int(math.floor(quality)), 3)
+    weight = quality - lower
+    low, high = math.log(QUALITY_LAMBDAS[lower]), math.log(QUALITY_LAMBDAS[lower + 1])
+    return math.exp((1 - weight) * low + weight * high)
+
+
+def draw_quality(generator: torch.Generator, levels: int) -> float:
+    """A training quality: one of the ``levels`` trained points half of the time, else uniform
+    in ``[1, levels]`` (so the interpolated gains are trained too)."""
+    if bool(torch.rand(1, generator=generator) < 0.5):
+        return float(int(torch.randint(1, levels + 1, (1,), generator=generator)))
+    return 1.0 + float(torch.rand(1, generator=generator)) * (levels - 1)
+
+
+def spread_gains(model: ChannelwiseAttentionCodec, reference_quality: int) -> None:
+    """Start the gain units of a variable-rate model warm-started from a one-rate model trained
+    at ``reference_quality``: gain 1 there, and ``sqrt(λ_q / λ_ref)`` at the other levels (the
+    quantiser step that high-rate theory gives for λ), inverse gains the reciprocal."""
+    reference = QUALITY_LAMBDAS[reference_quality]
+    with torch.no_grad():
+        for level in range(model.config.rate_levels):
+            log_gain = 0.5 * math.log(QUALITY_LAMBDAS[level + 1] / reference)
+            model.y_gain.log_gain[level].fill_(log_gain)
+            model.y_gain.log_inverse_gain[level].fill_(-log_gain)
 CONFIGS = {"small": SMALL_CONFIG, "paper": PAPER_CONFIG}
 
 
@@ -89,14 +121,14 @@ def centre_crops(images: list[Tensor], size: int) -> list[Tensor]:
 
 @torch.no_grad()
 def validate(model: ChannelwiseAttentionCodec, crops: list[Tensor], lmbda: float,
-             device: torch.device) -> dict[str, float]:  # fmt: skip
+             device: torch.device, quality: float | None = None) -> dict[str, float]:  # fmt: skip
     """Mean estimated bpp, MSE, PSNR and RD loss of ``model`` (eval mode) on ``crops``."""
     was_training = model.training
     model.eval()
     bpp_sum = mse_sum = psnr_sum = 0.0
     for crop in crops:
         x = crop.to(device)
-        out = model(x)
+        out = model(x, quality)
         pixels = x.shape[-1] * x.shape[-2]
         bits = sum(-torch.log2(v).sum().item() for v in out["likelihoods"].values())
         mse = torch.mean((out["x_hat"].clamp(0, 1) - x) ** 2).item()
@@ -107,6 +139,17 @@ def validate(model: ChannelwiseAttentionCodec, crops: list[Tensor], lmbda: float
     n = len(crops)
     bpp, mse = bpp_sum / n, mse_sum / n
     return {"bpp": bpp, "mse": mse, "psnr": psnr_sum / n, "loss": bpp + lmbda * 255**2 * mse}
+
+
+def validate_run(model: ChannelwiseAttentionCodec, crops: list[Tensor], lmbda: float | None,
+                 device: torch.device) -> dict[str, Any]:  # fmt: skip
+    """:func:`validate` at the run's λ; for a variable-rate model at each trained quality, with
+    ``loss`` the geometric mean of their losses (one number that weighs every rate alike)."""
+    if not model.config.variable_rate:
+        return validate(model, crops, lmbda, device)
+    per_quality = {q: validate(model, crops, lam, device, quality=float(q)) for q, lam in QUALITY_LAMBDAS.items()}
+    loss = math.exp(sum(math.log(m["loss"]) for m in per_quality.values()) / len(per_quality))
+    return {"loss": loss, "qualities": {str(q): m for q, m in per_quality.items()}}
 
 
 def split_parameters(model: torch.nn.Module) -> tuple[list[Tensor], list[Tensor]]:
@@ -139,15 +182,31 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_weights_into(model: ChannelwiseAttentionCodec, path: str | os.PathLike) -> None:
-    """Load a safetensors or ``.pt``/``.pth.tar`` state dict into ``model`` (strict)."""
+def load_weights_into(model: ChannelwiseAttentionCodec, path: str | os.PathLike) -> list[str]:
+    """Load a safetensors or ``.pt``/``.pth.tar`` state dict into ``model`` (strict, except that
+    the gain units of a variable-rate model may be missing: a one-rate parent). Returns the
+    missing gain keys."""
     path = Path(path)
     if path.suffix == ".safetensors":
         state = load_file(str(path))
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("model", state.get("state_dict", state))
-    model.load_state_dict(restore_constants(model, state))
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    result = model.load_state_dict(restore_constants(model, state), strict=False)
+    missing_gains = [k for k in result.missing_keys if k.startswith(("y_gain.", "z_gain."))]
+    others = [k for k in result.missing_keys if k not in missing_gains]
+    if others or result.unexpected_keys:
+        raise ValueError(f"{path}: missing keys {others[:8]}, unexpected keys {result.unexpected_keys[:8]}")
+    return missing_gains
+
+
+def _card_quality(path: str | os.PathLike) -> int | None:
+    card = Path(path).with_suffix(".json")
+    if card.is_file():
+        quality = json.loads(card.read_text()).get("quality")
+        return int(quality) if quality in QUALITY_LAMBDAS else None
+    return None
 
 
 def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -157,6 +216,19 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--quality", type=int, choices=sorted(QUALITY_LAMBDAS))
     group.add_argument("--lmbda", type=float)
+    group.add_argument(
+        "--variable-rate",
+        action="store_true",
+        help="one model for the four λ: gain units, a quality (and its λ) drawn per batch",
+    )
+    parser.add_argument("--gain-lr", type=float, default=1e-3, help="lr of the gain vectors")
+    parser.add_argument(
+        "--gain-reference",
+        type=int,
+        default=None,
+        choices=sorted(QUALITY_LAMBDAS),
+        help="quality of the one-rate --init-from weights (default: from its model card)",
+    )
     parser.add_argument("--train-dir", required=True)
     parser.add_argument("--val-dir", required=True)
     parser.add_argument("--out", required=True, help="run folder (checkpoints and logs)")
@@ -265,8 +337,12 @@ def train(args: argparse.Namespace) -> TrainState:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
-    lmbda = args.lmbda if args.lmbda is not None else QUALITY_LAMBDAS[args.quality]
     config = resolve_config(args.config)
+    if args.variable_rate:
+        config = config.with_rate_levels(len(QUALITY_LAMBDAS))
+        lmbda = None
+    else:
+        lmbda = args.lmbda if args.lmbda is not None else QUALITY_LAMBDAS[args.quality]
     out = Path(args.out)
     is_main = rank == 0
     if is_main:
@@ -279,12 +355,20 @@ def train(args: argparse.Namespace) -> TrainState:
     if args.bf16:
         autocast_transforms(model)
     net_params, aux_params = split_parameters(model)
-    optimizer = torch.optim.Adam(net_params, lr=args.lr)
+    gain_params = [p for n, p in model.named_parameters() if n.startswith(("y_gain.", "z_gain."))]
+    gain_ids = {id(p) for p in gain_params}
+    groups = [{"params": [p for p in net_params if id(p) not in gain_ids], "lr_scale": 1.0}]
+    if gain_params:
+        groups.append({"params": gain_params, "lr_scale": args.gain_lr / args.lr})
+    optimizer = torch.optim.Adam(groups, lr=args.lr)
+    for group in optimizer.param_groups:
+        group["lr"] = args.lr * group["lr_scale"]
     aux_optimizer = torch.optim.Adam(aux_params, lr=args.aux_lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=args.lr_factor, patience=args.lr_patience, min_lr=args.min_lr
     )
-    criterion = RateDistortionLoss(lmbda=lmbda)
+    criterion = RateDistortionLoss(lmbda=lmbda or 0.0)
+    quality_generator = torch.Generator().manual_seed(args.seed + rank + 1000)
     state = TrainState()
     crops = RandomCrops(load_folder_uint8(args.train_dir, args.patch_size), args.patch_size,
                         args.batch_size, args.seed + rank)  # fmt: skip
@@ -306,17 +390,25 @@ def train(args: argparse.Namespace) -> TrainState:
         crops.generator.set_state(checkpoint["rng"][f"crops{rank}"].cpu()
                                   if f"crops{rank}" in checkpoint["rng"]
                                   else checkpoint["rng"]["crops0"].cpu())  # fmt: skip
+        if "quality" in checkpoint["rng"]:
+            quality_generator.set_state(checkpoint["rng"]["quality"].cpu())
     elif (out / "weights.safetensors").exists():  # committed between sessions: weights + counters
         load_weights_into(model, out / "weights.safetensors")
         saved = json.loads((out / "state.json").read_text())
         state = TrainState(**saved["state"])
         for group in optimizer.param_groups:
-            group["lr"] = saved.get("lr", args.lr)
+            group["lr"] = saved.get("lr", args.lr) * group["lr_scale"]
         crops.generator.manual_seed(args.seed + rank + state.step)
+        quality_generator.manual_seed(args.seed + rank + 1000 + state.step)
         torch.manual_seed(args.seed + state.step)
         state.warmup_start, state.warmup_lr = state.step, saved.get("lr", args.lr)
     elif args.init_from:
-        load_weights_into(model, args.init_from)
+        missing = load_weights_into(model, args.init_from)
+        if missing:  # a one-rate parent of a variable-rate run: start the gains from its λ
+            reference = args.gain_reference or _card_quality(args.init_from)
+            if reference is None:
+                raise ValueError(f"{args.init_from}: pass --gain-reference (the quality it was trained at)")
+            spread_gains(model, reference)
 
     train_model: torch.nn.Module = model
     if distributed:
@@ -332,12 +424,13 @@ def train(args: argparse.Namespace) -> TrainState:
     log_file = open(out / "log.jsonl", "a", buffering=1) if is_main else None  # noqa: SIM115  (line-buffered: supervisors count steps)
     last_save = time.time()
     started = time.time() - state.elapsed
+    label = "variable rate" if lmbda is None else f"λ={lmbda}"
     progress = tqdm(total=args.steps, initial=state.step, disable=args.no_progress or not is_main,
-                    desc=f"{args.arch} λ={lmbda}")  # fmt: skip
+                    desc=f"{args.arch} {label}")  # fmt: skip
 
     def save() -> None:
         state.elapsed = time.time() - started
-        rng = {"torch": torch.get_rng_state()}
+        rng = {"torch": torch.get_rng_state(), "quality": quality_generator.get_state()}
         gathered = [crops.generator.get_state()]
         if distributed:
             gathered = [torch.empty_like(gathered[0]) for _ in range(world)]
@@ -376,7 +469,7 @@ def train(args: argparse.Namespace) -> TrainState:
             args.steps = budget
             progress.total = args.steps
             if is_main:
-                tqdm.write(f"{args.arch} λ={lmbda}: step budget {args.steps} (from {args.steps_file})")
+                tqdm.write(f"{args.arch} {label}: step budget {args.steps} (from {args.steps_file})")
 
     while state.step < args.steps:
         read_steps_file()
@@ -393,12 +486,18 @@ def train(args: argparse.Namespace) -> TrainState:
         if state.step < state.warmup_start + args.warmup:
             target_lr = state.warmup_lr or args.lr
             for group in optimizer.param_groups:
-                group["lr"] = target_lr * (state.step - state.warmup_start + 1) / args.warmup
+                group["lr"] = target_lr * group["lr_scale"] * (state.step - state.warmup_start + 1) / args.warmup
         t0 = time.time()
         x = crops.next_batch().to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         aux_optimizer.zero_grad(set_to_none=True)
-        out_dict = train_model(x)
+        if args.variable_rate:
+            quality = draw_quality(quality_generator, config.rate_levels)
+            criterion.lmbda = lambda_at(quality)
+            out_dict = train_model(x, quality)
+        else:
+            quality = None
+            out_dict = train_model(x)
         losses = criterion(out_dict, x)
         losses["loss"].backward()
         if args.clip > 0:
@@ -419,12 +518,14 @@ def train(args: argparse.Namespace) -> TrainState:
                       "mse": mse, "psnr": 10 * math.log10(1 / max(mse, 1e-12)),
                       "aux": aux_loss.item(), "lr": optimizer.param_groups[0]["lr"],
                       "seconds": round(time.time() - t0, 4)}  # fmt: skip
+            if quality is not None:
+                record["quality"] = round(quality, 4)
             log_file.write(json.dumps(record) + "\n")
             if state.step % 20 == 0:
                 log_file.flush()
                 progress.set_postfix(bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
         if state.step % args.val_every == 0 or state.step == args.steps:
-            metrics = validate(model, val_crops, lmbda, device)
+            metrics = validate_run(model, val_crops, lmbda, device)
             if state.step >= state.warmup_start + args.warmup:
                 scheduler.step(metrics["loss"])
             if is_main:

@@ -15,7 +15,7 @@ from compressai.models.utils import conv, deconv
 from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
-from ..layers import AttentionModule
+from ..layers import AttentionModule, GainUnits
 from .config import PAPER_CONFIG, ModelConfig
 
 #: Names of the four attention modules, in data-flow order, and where they sit.
@@ -60,6 +60,12 @@ class ChannelwiseAttentionCodec(CompressionModel):
             μ_i, σ_i = cc_mean_i / cc_scale_i(μ/σ_hyper, ŷ_max(0,i-5)..ŷ_{i-1})
             ŷ_i = round(y_i − μ_i) + μ_i  + 0.5·tanh(lrp_i(…, ŷ_i))
         ŷ ─ g_s: [attn w1] deconv↑ IGDN deconv↑ IGDN [attn w0] deconv↑ IGDN deconv↑ ─► x̂
+
+    With ``config.rate_levels = L`` (variable rate) one model covers qualities
+    ``1..L``: ``y`` and ``z`` are multiplied by the gain vectors of the quality
+    (:class:`~gabic.layers.GainUnits`) before quantisation, and ``ẑ`` and
+    ``ŷ`` by the inverse gains before ``h_*_s`` and ``g_s``. ``forward``,
+    ``compress`` and ``decompress`` then take ``quality``.
 
     Subclasses implement :meth:`window_block`, the only difference between
     the two models. The slice loop (:meth:`_code_slices`) is written once and
@@ -107,6 +113,9 @@ class ChannelwiseAttentionCodec(CompressionModel):
         )
         self.entropy_bottleneck = EntropyBottleneck(config.hyper_channels)
         self.gaussian_conditional = GaussianConditional(None)
+        if config.variable_rate:
+            self.y_gain = GainUnits(M, config.rate_levels)
+            self.z_gain = GainUnits(config.hyper_channels, config.rate_levels)
 
     def _hyper_synthesis(self) -> nn.Sequential:
         h0, h1, h2, h3, z = self.config.hyper_widths()
@@ -134,6 +143,15 @@ class ChannelwiseAttentionCodec(CompressionModel):
     # ------------------------------------------------------------- entropy model
     def _hyper_decode(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         return self.h_mean_s(z_hat), self.h_scale_s(z_hat)
+
+    def rate_gains(self, quality: float | None) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+        """``(y gain, y inverse gain, z gain, z inverse gain)`` at ``quality`` for a variable-rate
+        model, each ``(1, C, 1, 1)``; ``None`` for a one-rate model (which ignores ``quality``)."""
+        if not self.config.variable_rate:
+            return None
+        if quality is None:
+            raise ValueError(f"this variable-rate model needs a quality in 1..{self.config.rate_levels}")
+        return (*self.y_gain.gains(quality), *self.z_gain.gains(quality))
 
     def _code_slices(
         self, latent_means: Tensor, latent_scales: Tensor, latent_hw: tuple[int, int],
@@ -171,19 +189,25 @@ class ChannelwiseAttentionCodec(CompressionModel):
         return self.entropy_bottleneck._get_medians().detach().view(1, -1, 1, 1)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: Tensor) -> dict[str, object]:
-        """Training/evaluation pass. ``x``: ``(B, 3, H, W)`` in [0, 1], H and W multiples of 64.
+    def forward(self, x: Tensor, quality: float | None = None) -> dict[str, object]:
+        """Training/evaluation pass. ``x``: ``(B, 3, H, W)`` in [0, 1], H and W multiples of 64;
+        ``quality`` in ``1..rate_levels`` for a variable-rate model (ignored otherwise).
 
         Returns ``{"x_hat", "likelihoods": {"y", "z"}}`` (the CompressAI contract).
         In eval mode ``x_hat`` equals :meth:`decompress` of :meth:`compress` exactly.
         """
         round_ = quantize_ste if self.training else torch.round
+        gains = self.rate_gains(quality)
         y = self.g_a(x)
+        if gains is not None:
+            y = y * gains[0]
         z = self.h_a(y)
+        if gains is not None:
+            z = z * gains[2]
         _, z_likelihoods = self.entropy_bottleneck(z)
         medians = self._z_medians()
         z_hat = round_(z - medians) + medians
-        latent_means, latent_scales = self._hyper_decode(z_hat)
+        latent_means, latent_scales = self._hyper_decode(z_hat if gains is None else z_hat * gains[3])
 
         y_slices = y.chunk(self.config.num_slices, dim=1)
         y_likelihoods: list[Tensor] = []
@@ -194,7 +218,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
             return round_(y_slices[i] - mu) + mu
 
         y_hat = self._code_slices(latent_means, latent_scales, y.shape[-2:], quantise)
-        x_hat = self.g_s(y_hat)
+        x_hat = self.g_s(y_hat if gains is None else y_hat * gains[1])
         return {
             "x_hat": x_hat,
             "likelihoods": {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods},
@@ -211,21 +235,28 @@ class ChannelwiseAttentionCodec(CompressionModel):
         )
 
     @torch.no_grad()
-    def compress(self, x: Tensor, with_likelihoods: bool = False) -> dict[str, object]:
-        """Encode ``x`` (``(B, 3, H, W)``, H and W multiples of 64) to rANS streams.
+    def compress(self, x: Tensor, with_likelihoods: bool = False, quality: float | None = None
+                 ) -> dict[str, object]:  # fmt: skip
+        """Encode ``x`` (``(B, 3, H, W)``, H and W multiples of 64) to rANS streams
+        (at ``quality`` for a variable-rate model).
 
         Returns ``{"strings": [y_strings, z_strings], "shape": z.shape[-2:]}``
         with one y and one z string per image (all y slices share one stream).
         With ``with_likelihoods`` it also returns ``"likelihoods": {"y", "z"}``,
         the same values an eval-mode ``forward`` gives.
         """
+        gains = self.rate_gains(quality)
         y = self.g_a(x)
+        if gains is not None:
+            y = y * gains[0]
         z = self.h_a(y)
+        if gains is not None:
+            z = z * gains[2]
         y_likelihoods: list[Tensor] = []
         z_likelihoods = self.entropy_bottleneck(z, training=False)[1] if with_likelihoods else None
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        latent_means, latent_scales = self._hyper_decode(z_hat)
+        latent_means, latent_scales = self._hyper_decode(z_hat if gains is None else z_hat * gains[3])
 
         y_slices = y.chunk(self.config.num_slices, dim=1)
         symbols: list[Tensor] = []
@@ -258,11 +289,14 @@ class ChannelwiseAttentionCodec(CompressionModel):
         return out
 
     @torch.no_grad()
-    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int]) -> dict[str, Tensor]:
-        """Decode the output of :meth:`compress`. Returns ``{"x_hat": (B, 3, H, W)}`` (unclamped)."""
+    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], quality: float | None = None
+                   ) -> dict[str, Tensor]:  # fmt: skip
+        """Decode the output of :meth:`compress` (made at ``quality`` for a variable-rate model).
+        Returns ``{"x_hat": (B, 3, H, W)}`` (unclamped)."""
+        gains = self.rate_gains(quality)
         y_strings, z_strings = strings
         z_hat = self.entropy_bottleneck.decompress(z_strings, shape)
-        latent_means, latent_scales = self._hyper_decode(z_hat)
+        latent_means, latent_scales = self._hyper_decode(z_hat if gains is None else z_hat * gains[3])
         latent_hw = (z_hat.shape[-2] * 4, z_hat.shape[-1] * 4)
         cdf, cdf_lengths, offsets = self._rans_tables()
         decoders = []
@@ -284,4 +318,4 @@ class ChannelwiseAttentionCodec(CompressionModel):
             return gc.dequantize(torch.cat(values).to(mu.device), mu)
 
         y_hat = self._code_slices(latent_means, latent_scales, latent_hw, decode)
-        return {"x_hat": self.g_s(y_hat)}
+        return {"x_hat": self.g_s(y_hat if gains is None else y_hat * gains[1])}

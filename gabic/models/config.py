@@ -21,6 +21,9 @@ class ModelConfig:
         k: neighbours per node in GABIC's graph blocks (the value trained with).
         slice_widths: hidden widths of the slice transforms; ``None`` scales the
             paper's (224, 176, 128, 64) in proportion to ``M / 320``.
+        rate_levels: 0 for a model trained at one λ (the paper's); ``L >= 2`` adds gain
+            units (:class:`~gabic.layers.GainUnits`) for ``L`` trained λ, so one model covers
+            the continuous quality range ``1..L``.
     """
 
     N: int = 192
@@ -32,6 +35,7 @@ class ModelConfig:
     windows: tuple[int, int] = (8, 4)
     k: int = 9
     slice_widths: tuple[int, ...] | None = field(default=None)
+    rate_levels: int = 0
 
     def __post_init__(self) -> None:
         if self.M % self.num_slices:
@@ -39,9 +43,16 @@ class ModelConfig:
         for channels in (self.N, self.M):
             if channels % self.heads:
                 raise ValueError(f"{channels} channels are not divisible by {self.heads} heads")
+        if self.rate_levels == 1 or self.rate_levels < 0:
+            raise ValueError(f"rate_levels must be 0 (one rate) or at least 2, got {self.rate_levels}")
         object.__setattr__(self, "windows", tuple(int(w) for w in self.windows))
         if self.slice_widths is not None:
             object.__setattr__(self, "slice_widths", tuple(int(w) for w in self.slice_widths))
+
+    @property
+    def variable_rate(self) -> bool:
+        """True when the model has gain units (one model, continuous quality)."""
+        return self.rate_levels > 0
 
     @property
     def slice_channels(self) -> int:
@@ -76,6 +87,10 @@ class ModelConfig:
         if values.get("slice_widths") is not None:
             values["slice_widths"] = tuple(values["slice_widths"])
         return cls(**values)
+
+    def with_rate_levels(self, levels: int) -> ModelConfig:
+        """This configuration with ``rate_levels=levels``."""
+        return ModelConfig.from_dict({**self.to_dict(), "rate_levels": levels})
 
 
 PAPER_CONFIG = ModelConfig()

@@ -1,0 +1,31 @@
+"""The container bytes of the shipped models stay fixed through refactors.
+
+The SHA-256 of the containers of one generated image, for both shipped models at q1
+and q4, recorded before the restructuring of issue 15. A deliberate codec or weight
+change updates them in the same commit and says why in its message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from helpers import random_image
+
+from gabic import codec, zoo
+
+EXPECTED = {
+    ("gabic-small", 1): "81576852e1cd7a026f40b8af15b737502193da9941fbb3a143650709a1463957",
+    ("gabic-small", 4): "e749f8bc263a4c40cc00e548bfac241bf96b690e36402cfc6a9cf3eeafcbfb53",
+    ("zou2022-small", 1): "66daf8323edd90666762d7a0d6dc84704dd124e8e3d576b7fb35eb3b1ed3b386",
+    ("zou2022-small", 4): "9e4f0c23973f13f00d50e16691e5e4e7c925d60497d6288b5c36aed54a892b45",
+}
+
+
+@pytest.mark.parametrize("name,quality", sorted(EXPECTED))
+def test_container_sha256_is_unchanged(name: str, quality: int) -> None:
+    if not zoo.shipped_path(name, quality).is_file():
+        pytest.fail(f"{name} q{quality} is not in assets/weights")
+    model = zoo.load(name, quality, device="cpu")
+    data = codec.compress(model, random_image(80, 136, seed=7))
+    assert hashlib.sha256(data).hexdigest() == EXPECTED[(name, quality)]
