@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from gabic import explore
+from app import service as explore
 
 from .handlers import App
 from .ui import build_demo, launch_queue

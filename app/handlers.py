@@ -25,8 +25,8 @@ from typing import Any
 
 import gradio as gr
 
-from gabic import explore
-from gabic.images import ImageInputError
+from app import service as explore
+from gabic.codec.images import ImageInputError
 from gabic.zoo import CheckpointError
 
 log = logging.getLogger("gabic.app")

@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from gabic import explore
+from app import service as explore
 
 from . import texts
 from .handlers import VIEWS, App, failure_message, guarded

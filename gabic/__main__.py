@@ -15,11 +15,11 @@ from pathlib import Path
 #: Subcommands implemented in their own modules: name -> (module, help).
 #: Each module provides ``build_argument_parser(parser)`` and ``run(args) -> int``.
 COMMAND_MODULES = {
-    "train": ("gabic.train", "train a model (rate-distortion loss)"),
-    "eval": ("gabic.evaluate", "evaluate models or classic codecs on an image folder"),
-    "bdrate": ("gabic.evaluate_bd", "BD-rate / BD-PSNR between result files and an RD plot"),
-    "bench": ("gabic.bench", "timings, FLOPs and memory of both models (paper Table 1)"),
-    "ship": ("gabic.ship", "export a training run as shipped weights with a model card"),
+    "train": ("gabic.train.loop", "train a model (rate-distortion loss)"),
+    "eval": ("gabic.eval.rd", "evaluate models or classic codecs on an image folder"),
+    "bdrate": ("gabic.eval.bd", "BD-rate / BD-PSNR between result files and an RD plot"),
+    "bench": ("gabic.bench.runner", "timings, FLOPs and memory of both models (paper Table 1)"),
+    "ship": ("gabic.train.ship", "export a training run as shipped weights with a model card"),
 }
 
 

@@ -14,10 +14,10 @@ from PIL import Image
 pytest.importorskip("gradio")
 
 from app import handlers  # noqa: E402
+from app import service as explore  # noqa: E402
 from app.handlers import VIEWS, App, guarded  # noqa: E402
 from app.ui import build_demo  # noqa: E402
-from gabic import explore  # noqa: E402
-from gabic.images import ImageInputError  # noqa: E402
+from gabic.codec.images import ImageInputError  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
 CONTROLS = dict(quality=1, k=9, block="encoder 1/4", head="mean", part="total")

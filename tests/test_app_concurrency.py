@@ -14,7 +14,7 @@ from helpers import random_image
 
 gradio_client = pytest.importorskip("gradio_client")
 
-from gabic import explore  # noqa: E402
+from app import service as explore  # noqa: E402
 
 USERS = 8
 REQUEST_TIMEOUT_S = 240

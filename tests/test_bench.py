@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import TINY_CONFIG
 
-from gabic import bench
 from gabic.__main__ import main
+from gabic.bench import runner as bench
 
 
 def test_quick_bench_runs_and_writes_json(tmp_path, capsys):
@@ -66,7 +66,7 @@ def test_peak_rss_reset_reads_proc():
     pytest.importorskip("resource")
     # in a fresh process: this one may hold gigabytes of freed-but-mapped memory that a new block reuses
     probe = (
-        "from gabic import bench\n"
+        "from gabic.bench import runner as bench\n"
         "try:\n    base = bench.reset_peak_rss()\nexcept OSError:\n    print('skip'); raise SystemExit\n"
         "block = bytearray(64 * 2**20)\nblock[::4096] = b'x' * len(block[::4096])\n"
         "print(bench.read_status_kb('VmHWM') - base)\n"

@@ -9,7 +9,7 @@ import pytest
 from helpers import random_image
 from PIL import Image
 
-from gabic.classic import DEFAULT_QUALITIES, available_codecs, classic_rd_curve, encode_classic
+from gabic.eval.classic import DEFAULT_QUALITIES, available_codecs, classic_rd_curve, encode_classic
 
 CODECS = ["jpeg", "webp", "avif"]
 

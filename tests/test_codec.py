@@ -11,7 +11,7 @@ from helpers import TINY_CONFIG, random_image, tiny_codecs
 from PIL import Image
 
 from gabic import codec, zoo
-from gabic.images import image_to_tensor
+from gabic.codec.images import image_to_tensor
 from gabic.models import build_model
 
 SIZES = [(1, 1), (17, 33), (481, 321), (768, 512)]  # (width, height)

@@ -11,7 +11,7 @@ import torch
 from helpers import TINY_CONFIG, random_image, tiny_codecs
 
 from gabic import codec
-from gabic.images import image_to_tensor
+from gabic.codec.images import image_to_tensor
 from gabic.layers import GraphWindowBlock
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -78,7 +78,7 @@ def test_graph_paths_agree_on_gpu():
 def test_training_steps_on_gpu(tmp_path):
     import json
 
-    from gabic import train
+    from gabic.train import loop as train
 
     data = tmp_path / "train"
     data.mkdir()

@@ -12,9 +12,9 @@ import torch
 from helpers import random_image
 from PIL import Image
 
-from gabic import explore
+from app import service as explore
 from gabic import inspect as gabic_inspect
-from gabic.images import ImageInputError
+from gabic.codec.images import ImageInputError
 
 SIZE = (192, 128)  # width, height: small enough for two cores, big enough for 1/16 windows
 

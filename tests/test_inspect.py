@@ -10,7 +10,7 @@ import torch
 from helpers import TINY_CONFIG, random_image
 
 from gabic import codec
-from gabic.images import image_to_tensor
+from gabic.codec.images import image_to_tensor
 from gabic.inspect import analyze, bit_difference, spread_bits
 from gabic.models import build_model
 

@@ -14,7 +14,7 @@ import torch
 from helpers import TINY_CONFIG, random_image
 from safetensors.torch import load_file
 
-from gabic import train
+from gabic.train import loop as train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,9 @@ def test_resume_from_committed_weights_warms_the_fresh_optimizer_up_again(tiny_d
 
 
 def test_ship_writes_weights_and_a_card_quoting_the_evaluation(tiny_data, tmp_path, monkeypatch):
-    from gabic import evaluate, ship, zoo
+    from gabic import zoo
+    from gabic.eval import rd as evaluate
+    from gabic.train import ship
 
     run = tmp_path / "run"
     _run(_args(tiny_data, run, 4))
@@ -260,7 +262,7 @@ def test_bf16_training_runs_and_records_the_option(tiny_data, tmp_path):
 def test_lineage_survives_shipping_over_the_parent_file(tiny_data, tmp_path):
     """A run started from a shipped file keeps that file's card; shipping the run replaces the
     file and card, and its lineage (also when shipped twice) still names the parent's runs."""
-    from gabic import ship
+    from gabic.train import ship
 
     first, second, shipped = tmp_path / "first", tmp_path / "second", tmp_path / "shipped"
     _run(_args(tiny_data, first, 3))

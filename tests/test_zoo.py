@@ -9,7 +9,7 @@ import torch
 from helpers import TINY_CONFIG, authors_state_dict, random_image
 
 from gabic import codec, zoo
-from gabic.images import image_to_tensor
+from gabic.codec.images import image_to_tensor
 from gabic.models import PAPER_CONFIG, build_model
 
 
@@ -161,7 +161,7 @@ def test_files_with_fp16_bounds_get_the_architecture_constants_back(tmp_path):
     flushed by fp16): loading, and training from them, uses the model's own constants."""
     from safetensors.torch import load_file, save_file
 
-    from gabic.train import load_weights_into
+    from gabic.train.loop import load_weights_into
 
     torch.manual_seed(4)
     model = build_model("gabic", TINY_CONFIG).eval()

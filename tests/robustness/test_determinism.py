@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gabic import codec
-from gabic.images import image_to_tensor
+from gabic.codec.images import image_to_tensor
 
 SIDE = st.integers(min_value=1, max_value=700)
 

@@ -16,7 +16,7 @@ from helpers import random_image
 from PIL import Image
 
 from gabic import codec
-from gabic.images import MAX_PIXELS, ImageInputError, image_to_tensor, load_image
+from gabic.codec.images import MAX_PIXELS, ImageInputError, image_to_tensor, load_image
 
 
 def _png_bytes(image: Image.Image) -> bytes:
@@ -88,7 +88,7 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     # measured in a fresh process: refusing it must not allocate the 1.2 GB of pixels
     script = textwrap.dedent(f"""
         import resource
-        from gabic.images import ImageInputError, load_image
+        from gabic.codec.images import ImageInputError, load_image
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
             load_image({str(path)!r})

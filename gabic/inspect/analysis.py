@@ -23,11 +23,11 @@ from compressai.ops import compute_padding
 from PIL import Image
 from torch import Tensor
 
-from . import codec
-from .images import image_to_tensor, load_image, tensor_to_image
-from .layers import GraphWindowBlock, ShiftedWindowBlock
-from .metrics import msssim, psnr
-from .models import BLOCK_STRIDES, GABIC, ChannelwiseAttentionCodec
+from .. import codec
+from ..codec.images import image_to_tensor, load_image, tensor_to_image
+from ..layers import GraphWindowBlock, ShiftedWindowBlock
+from ..metrics import msssim, psnr
+from ..models import BLOCK_STRIDES, GABIC, ChannelwiseAttentionCodec
 
 
 @dataclass

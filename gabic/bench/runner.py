@@ -52,8 +52,8 @@ from typing import Any
 
 import torch
 
-from .jsonfile import write_json
-from .models import PAPER_CONFIG, SMALL_CONFIG, ModelConfig, build_model
+from ..models import PAPER_CONFIG, SMALL_CONFIG, ModelConfig, build_model
+from ..records import write_json
 
 PARTS = ("model", "flops", "forward", "codec", "memory", "blocks", "core", "app", "train", "profile")
 #: Parts run when ``--only`` is not given (``profile`` prints long tables: ask for it).
@@ -189,7 +189,7 @@ def count_flops(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Any]:
 _MEMORY_PROBE = """
 import json, sys, gc
 import torch
-from gabic import bench
+from gabic.bench import runner as bench
 from gabic.codec import compress_tensor, decompress_tensor, pad_image
 arch, config, width, height, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
@@ -233,7 +233,7 @@ def peak_memory_cpu(arch: str, config: str, width: int, height: int) -> dict[str
 
 
 def peak_memory_cuda(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Any]:
-    from .codec import compress_tensor, decompress_tensor, pad_image
+    from ..codec import compress_tensor, decompress_tensor, pad_image
 
     device = x.device
     padded, _ = pad_image(x)
@@ -258,7 +258,7 @@ def peak_memory_cuda(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Any]:
 # ---------------------------------------------------------------- parts
 def bench_model_level(arch: str, config_name: str, device: str, args: argparse.Namespace,
                       parts: set[str]) -> dict[str, Any]:  # fmt: skip
-    from .codec import compress_tensor, decompress_tensor, pad_image
+    from ..codec import compress_tensor, decompress_tensor, pad_image
 
     config = resolve_config(config_name)
     model = make_model(arch, config, device)
@@ -286,8 +286,8 @@ def bench_model_level(arch: str, config_name: str, device: str, args: argparse.N
 
 
 def _block_inputs(config: ModelConfig, width: int, height: int, device: str) -> dict[str, torch.Tensor]:
-    from .codec import PAD_MULTIPLE
-    from .models import BLOCK_STRIDES
+    from ..codec import PAD_MULTIPLE
+    from ..models import BLOCK_STRIDES
 
     padded_w = -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
     padded_h = -(-height // PAD_MULTIPLE) * PAD_MULTIPLE
@@ -335,8 +335,8 @@ def core_inputs(config: ModelConfig, width: int, height: int, batch: int = 1,
 def bench_core(config_name: str, device: str, args: argparse.Namespace, batch: int = 1, width: int | None = None,
                height: int | None = None, backward: bool = False) -> list[dict[str, Any]]:  # fmt: skip
     """Graph core dense vs PyG (and Zou2022's window attention on the same windows)."""
-    from .layers import KNNGraphAttention
-    from .layers.window_attention import WindowAttention
+    from ..layers import KNNGraphAttention
+    from ..layers.window_attention import WindowAttention
 
     config = resolve_config(config_name)
     width, height = width or args.width, height or args.height
@@ -389,8 +389,8 @@ def profile_core(config_name: str, device: str, args: argparse.Namespace) -> lis
     """torch.profiler tables of the 1/4-scale graph core (dense, PyG) and window attention."""
     from torch.profiler import ProfilerActivity, profile
 
-    from .layers import KNNGraphAttention
-    from .layers.window_attention import WindowAttention
+    from ..layers import KNNGraphAttention
+    from ..layers.window_attention import WindowAttention
 
     config = resolve_config(config_name)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
@@ -466,7 +466,7 @@ def compare_reports(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def _app_models(device: str) -> tuple[dict[str, torch.nn.Module], str]:
-    from . import zoo
+    from .. import zoo
 
     models = {}
     source = "shipped weights"
@@ -482,8 +482,8 @@ def _app_models(device: str) -> tuple[dict[str, torch.nn.Module], str]:
 
 
 def bench_app(device: str, args: argparse.Namespace) -> dict[str, Any]:
-    from .images import load_image, tensor_to_image
-    from .inspect import analyze
+    from ..codec.images import load_image, tensor_to_image
+    from ..inspect import analyze
 
     if KODAK_PHOTO.is_file() and (args.width, args.height) == (768, 512):
         photo, photo_name = load_image(KODAK_PHOTO), KODAK_PHOTO.name
@@ -510,7 +510,7 @@ def bench_quality_change(photo: Any, device: str, args: argparse.Namespace) -> d
     import importlib
     import tempfile
 
-    from . import zoo
+    from .. import zoo
 
     try:
         explore = importlib.import_module("gabic.explore")
@@ -560,7 +560,7 @@ def bench_train(arch: str, device: str, args: argparse.Namespace, config: ModelC
                 batch: int = 8, patch: int = 128, bf16: bool = False) -> dict[str, Any]:  # fmt: skip
     from compressai.losses import RateDistortionLoss
 
-    from .train import autocast_transforms, split_parameters
+    from ..train.loop import autocast_transforms, split_parameters
 
     torch.manual_seed(0)
     model = build_model(arch, config).to(device).train()

@@ -37,8 +37,8 @@ from compressai.ops import compute_padding
 from PIL import Image
 from torch import Tensor
 
+from ..models import GABIC, ChannelwiseAttentionCodec
 from .images import image_to_tensor, load_image, tensor_to_image
-from .models import GABIC, ChannelwiseAttentionCodec
 
 MAGIC = b"GABC"
 FORMAT_VERSION = 1
@@ -307,7 +307,7 @@ def decompress(data: bytes, model: ChannelwiseAttentionCodec | None = None) -> I
     """
     if model is None:
         header = read_header(data)
-        from . import zoo
+        from .. import zoo
 
         try:
             model = zoo.load(header.model_id, header.quality)

@@ -16,11 +16,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
+from ..models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
 
 #: Folder of the shipped weights (``{name}-q{quality}.safetensors`` + ``.json`` model card).
 #: The environment variable ``GABIC_WEIGHTS_DIR`` points it elsewhere (tests use this).
-SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "weights"
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "weights"
 
 
 def weights_dir() -> Path:

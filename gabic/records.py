@@ -1,10 +1,13 @@
-"""A short description of the machine, stored with every number we publish."""
+"""What every published number is stored with: the machine it came from, and the JSON file it
+went to (used by evaluation, training and the benchmarks)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,3 +36,12 @@ def machine_description(device: torch.device | str | None = None) -> dict[str, o
     if device.type == "cuda" and torch.cuda.is_available():
         description["gpu"] = torch.cuda.get_device_name(device)
     return description
+
+
+def write_json(path: str | Path, data: Any, indent: int = 2) -> Path:
+    """Write ``data`` as JSON to ``path`` (parent folders created), print where, return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=indent) + "\n")
+    print(f"wrote {path}")
+    return path

@@ -33,10 +33,10 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from .images import list_images, load_image
-from .machine import machine_description
-from .models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
-from .zoo import restore_constants
+from ..codec.images import list_images, load_image
+from ..models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
+from ..records import machine_description
+from ..zoo import restore_constants
 
 #: λ of the paper's four qualities.
 QUALITY_LAMBDAS = {1: 0.0067, 2: 0.0130, 3: 0.025, 4: 0.0483}
@@ -71,6 +71,8 @@ def spread_gains(model: ChannelwiseAttentionCodec, reference_quality: int) -> No
             log_gain = 0.5 * math.log(QUALITY_LAMBDAS[level + 1] / reference)
             model.y_gain.log_gain[level].fill_(log_gain)
             model.y_gain.log_inverse_gain[level].fill_(-log_gain)
+
+
 CONFIGS = {"small": SMALL_CONFIG, "paper": PAPER_CONFIG}
 
 
@@ -147,7 +149,9 @@ def validate_run(model: ChannelwiseAttentionCodec, crops: list[Tensor], lmbda: f
     ``loss`` the geometric mean of their losses (one number that weighs every rate alike)."""
     if not model.config.variable_rate:
         return validate(model, crops, lmbda, device)
-    per_quality = {q: validate(model, crops, lam, device, quality=float(q)) for q, lam in QUALITY_LAMBDAS.items()}
+    per_quality = {
+        q: validate(model, crops, lam, device, quality=float(q)) for q, lam in QUALITY_LAMBDAS.items()
+    }
     loss = math.exp(sum(math.log(m["loss"]) for m in per_quality.values()) / len(per_quality))
     return {"loss": loss, "qualities": {str(q): m for q, m in per_quality.items()}}
 
@@ -486,7 +490,9 @@ def train(args: argparse.Namespace) -> TrainState:
         if state.step < state.warmup_start + args.warmup:
             target_lr = state.warmup_lr or args.lr
             for group in optimizer.param_groups:
-                group["lr"] = target_lr * group["lr_scale"] * (state.step - state.warmup_start + 1) / args.warmup
+                group["lr"] = (
+                    target_lr * group["lr_scale"] * (state.step - state.warmup_start + 1) / args.warmup
+                )
         t0 = time.time()
         x = crops.next_batch().to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)

@@ -20,8 +20,8 @@ from typing import Any
 
 from PIL import Image, features
 
-from .images import image_to_tensor
-from .metrics import msssim, psnr
+from ..codec.images import image_to_tensor
+from ..metrics import msssim, psnr
 
 #: Codec name -> (Pillow format, extra save options).
 CODECS: dict[str, tuple[str, dict[str, Any]]] = {

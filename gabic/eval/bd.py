@@ -21,7 +21,7 @@ from typing import Any
 
 import bjontegaard
 
-from .jsonfile import write_json
+from ..records import write_json
 
 METHODS = ("akima", "pchip", "cubic")
 

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import zoo
-from .models import ModelConfig, build_model
-from .train import load_weights_into
+from .. import zoo
+from ..models import ModelConfig, build_model
+from .loop import load_weights_into
 
 
 def _best_validation(run: Path) -> dict[str, Any] | None:
@@ -46,7 +46,7 @@ def _lineage(recipe: dict[str, Any], run: Path) -> list[dict[str, Any]]:
     """The runs this one was started from (``--init-from``), nearest first, as far as their
     folders (``state.json`` beside the weights file) or, for a shipped file, the copy of its
     card kept in the run folder (:data:`gabic.train.PARENT_CARD`) tell."""
-    from .train import PARENT_CARD
+    from .loop import PARENT_CARD
 
     chain: list[dict[str, Any]] = []
     init_from, folder = recipe.get("init_from"), run
@@ -78,7 +78,7 @@ def _lineage(recipe: dict[str, Any], run: Path) -> list[dict[str, Any]]:
 
 def _default_recipe(state: dict[str, Any]) -> dict[str, Any]:
     """Runs started before arguments were recorded used the trainer's defaults."""
-    from .train import build_argument_parser as train_parser
+    from .loop import build_argument_parser as train_parser
 
     defaults = {
         action.dest: action.default

@@ -40,10 +40,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from . import zoo
-from .images import ImageInputError, load_image
-from .inspect import Analysis, BlockInspection, analyze
-from .models import BLOCK_NAMES, GABIC, ChannelwiseAttentionCodec
+from gabic import zoo
+from gabic.codec.images import ImageInputError, load_image
+from gabic.inspect import Analysis, BlockInspection, analyze
+from gabic.models import BLOCK_NAMES, GABIC, ChannelwiseAttentionCodec
 
 #: Longest side, in pixels, of the images the explorer works on; larger inputs are
 #: downscaled (Lanczos) so an analysis stays interactive on a CPU.

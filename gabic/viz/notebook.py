@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import zoo
+from .. import zoo
 
 #: Photos bundled with scikit-image (no download needed), used by the notebooks.
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")

@@ -29,10 +29,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from . import classic, codec, zoo
-from .images import image_to_tensor, list_images, load_image
-from .jsonfile import write_json
-from .metrics import msssim, psnr
+from .. import codec, zoo
+from ..codec.images import image_to_tensor, list_images, load_image
+from ..metrics import msssim, psnr
+from ..records import write_json
+from . import classic
 
 #: Display names of the classic codecs in result files and plots.
 CLASSIC_NAMES = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
