@@ -18,7 +18,7 @@ COMMAND_MODULES = {
     "train": ("gabic.train.loop", "train a model (rate-distortion loss)"),
     "eval": ("gabic.eval.rd", "evaluate models or classic codecs on an image folder"),
     "bdrate": ("gabic.eval.bd", "BD-rate / BD-PSNR between result files and an RD plot"),
-    "bench": ("gabic.bench.runner", "timings, FLOPs and memory of both models (paper Table 1)"),
+    "bench": ("gabic.bench.cli", "timings, FLOPs and memory of both models (paper Table 1)"),
     "ship": ("gabic.train.ship", "export a training run as shipped weights with a model card"),
 }
 
@@ -33,7 +33,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_compress(args: argparse.Namespace) -> int:
     from . import codec, zoo
-    from .images import image_to_tensor, load_image
+    from .codec.images import image_to_tensor, load_image
 
     model = zoo.load_model(args.model, args.quality, args.arch, args.device)
     if args.k is not None:
