@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The recipe of the shipped gabic-small / zou2022-small weights, stage by stage, both architectures in
+# parallel (one CPU thread each) with the same arguments, seed and step budget.
+#
+#   training/train_shipped.sh q4              # q4 (λ=0.0483) from scratch, or resumed from runs/
+#   training/train_shipped.sh finetune STEPS  # q3 <- q4 best, q2 <- q3 best, q1 <- q2 best, STEPS each
+#   training/train_shipped.sh gpu SECONDS     # on a GPU machine: all eight from the q4 parents, one budget
+#   training/train_shipped.sh cpu3            # q4 only, 1400 more steps on the CPU from GPU round 2
+#   training/train_shipped.sh cpu4            # q3, q4: more steps from the shipped files (bf16 transforms)
+#   training/train_shipped.sh cpu5            # q1..q4: 1300 more steps from the shipped files (bf16, 8 runs)
+#   training/train_shipped.sh cpu6            # q1..q4: 900 more steps from round 5's shipped files
+#   training/train_shipped.sh ship            # assets/weights + model cards, run records in training/runs/
+#   training/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
+#
+# q4 runs until its --steps or until stopped (a session ends); the model card records the steps done and
+# the step selected on BSDS500 val. Kodak is only evaluated, never used to choose anything.
+# Live runs write to runs/ (ignored by git); `python training/record_run.py runs/RUN` commits what audits a
+# run to training/runs/RUN (state.json, val.jsonl, a thinned step log). The history: training/ROUNDS.md.
+# The shipped weights of round 1 on a GPU: CPU q4 to step 10 000 (batch 8x128^2), then `gpu 440` on one
+# H200 (all eight runs at once, batch 8x256^2, 1682 steps each, lr x0.1 for the last quarter), shipped
+# from runs/*-h200 (see run_suffix). The `gpu` stage writes fp16 parents of the q4 runs first.
+# Round 2 (q3, q4 only, 170 s on the same H200): training/gpu_round.py train --qualities 3 4 --parent
+# "runs/{arch}-small-q{quality}-h200/best.safetensors" --seconds 170 -- <same data> --batch-size 8
+# --patch-size 256 --lr 1e-4 --warmup 50 --val-every 200 --val-images 24 --final-decay 0.4 --threads 4
+# Round 3 (`cpu3`, q4 only) and round 4 (`cpu4`, q3 and q4 from the shipped files, 2600 steps, --bf16) ran
+# on the 2-core CPU; `QUALITIES="3 4" training/train_shipped.sh ship` shipped round 4. Round 5 (`cpu5`: all
+# four qualities from the shipped files, 1300 steps, --bf16, eight runs at once) and round 6 (`cpu6`: the
+# same from round 5's files, 900 steps) also ran on the CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p runs
+PY=${PY:-.venv/bin/python}
+DATA=${DATA:-../shared/data}
+ARCHS=(gabic zou2022)
+COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --threads 1 --no-progress)
+
+# Which run folder ships each quality: all four from CPU round 6 (*-cpu6: `cpu6` below), whose validation
+# loss beat the files it started from (round 5's, *-cpu5) for every quality of both architectures; the
+# model cards record each file's whole chain of runs.
+run_suffix() { echo -cpu6; }
+
+# A CPU round from the shipped files: from_shipped ROUND QUALITY..., both architectures, one thread each,
+# one step budget through runs/ROUND-steps; each run writes runs/{arch}-small-q{q}-ROUND/ (its console
+# output in stdout.txt there).
+from_shipped() {
+    local round=$1 quality arch out
+    shift
+    # glibc hands each large activation buffer back to the kernel (munmap) and faults fresh pages in on the
+    # next step: with eight runs that was 10-20 % of the CPU as system time. Keeping freed memory in the
+    # heap removes it (round 6: stime/utime in /proc/PID/stat; the numbers computed are the same).
+    export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456
+    for quality in "$@"; do
+        for arch in "${ARCHS[@]}"; do
+            out="runs/$arch-small-q$quality-$round"
+            mkdir -p "$out"
+            $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" \
+                --init-from "assets/weights/$arch-small-q$quality.safetensors" --out "$out" \
+                --steps 3000 --steps-file "runs/$round-steps" --batch-size 8 --patch-size 256 --lr 5e-5 --warmup 20 \
+                --val-every 200 --val-images 24 --final-decay 0.3 --bf16 "${COMMON[@]}" > "$out/stdout.txt" 2>&1 &
+        done
+    done
+    wait
+}
+
+case "${1:-}" in
+q4)
+    for arch in "${ARCHS[@]}"; do
+        $PY -W ignore -m gabic train --arch "$arch" --quality 4 --out "runs/$arch-small-q4" \
+            --steps "${2:-60000}" "${COMMON[@]}" > "runs/$arch-small-q4.stdout" 2>&1 &
+    done
+    wait
+    ;;
+finetune)
+    steps=${2:?steps per fine-tune}
+    for arch in "${ARCHS[@]}"; do
+        (
+            for quality in 3 2 1; do
+                parent="runs/$arch-small-q$((quality + 1))/best.safetensors"
+                $PY -W ignore -m gabic train --arch "$arch" --quality "$quality" --init-from "$parent" \
+                    --out "runs/$arch-small-q$quality" --steps "$steps" --lr 2e-4 --warmup 50 \
+                    --val-every 150 --val-images 12 "${COMMON[@]}"
+            done
+        ) > "runs/$arch-small-finetune.stdout" 2>&1 &
+    done
+    wait
+    ;;
+gpu)
+    for arch in "${ARCHS[@]}"; do
+        $PY -c "import sys; from safetensors.torch import load_file, save_file; from gabic.zoo import half_storage; \
+save_file(half_storage(load_file(sys.argv[1])), sys.argv[2])" \
+            "runs/$arch-small-q4/weights.safetensors" "runs/$arch-small-q4/parent-fp16.safetensors"
+    done
+    $PY training/gpu_round.py train --root "${GPU_ROOT:-/tmp/gpu}" --seconds "${2:?seconds}" -- \
+        --train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --batch-size 8 --patch-size 256 \
+        --lr 2e-4 --warmup 100 --val-every 250 --val-images 24 --final-decay 0.25 --threads 2 --checkpoint-minutes 2
+    ;;
+cpu3)
+    # q4 only, from round 2, on the 2-core CPU (one thread each); the budget was lowered to 1400 steps while
+    # running by writing runs/cpu3-steps (both runs read it), so the decay began at step 980.
+    for arch in "${ARCHS[@]}"; do
+        $PY -W ignore -m gabic train --arch "$arch" --quality 4 --init-from "runs/$arch-small-q4-h200r2/best.safetensors" \
+            --out "runs/$arch-small-q4-cpu3" --steps 1500 --steps-file runs/cpu3-steps --batch-size 8 \
+            --patch-size 256 --lr 5e-5 --warmup 20 --val-every 150 --val-images 24 --final-decay 0.3 \
+            "${COMMON[@]}" > "runs/$arch-small-q4-cpu3.stdout" 2>&1 &
+    done
+    wait
+    ;;
+cpu4)
+    # q3 and q4, from the shipped files, on the 2-core CPU: four runs at once (one thread each), the
+    # transforms under bfloat16 autocast (--bf16; entropy models and validation in float32). One step
+    # budget for all four through runs/cpu4-steps, set from their measured rates.
+    from_shipped cpu4 3 4
+    ;;
+cpu5)
+    # all four qualities, from the shipped files, same recipe as cpu4: eight runs at once on the 2-core CPU
+    # (one thread each). One step budget for all eight through runs/cpu5-steps (1300 steps).
+    from_shipped cpu5 1 2 3 4
+    ;;
+cpu6)
+    # round 5's recipe once more, from round 5's shipped files: all eight runs at once, one step budget
+    # through runs/cpu6-steps (900 steps: what fitted in one session at ~8 s per step).
+    from_shipped cpu6 1 2 3 4
+    ;;
+ship)
+    # QUALITIES="3 4" ships only those (the run folders of the others may hold no weights any more)
+    for arch in "${ARCHS[@]}"; do
+        for quality in ${QUALITIES:-1 2 3 4}; do
+            run="runs/$arch-small-q$quality$(run_suffix "$quality")"
+            $PY -m gabic ship "$run" --name "$arch-small" --quality "$quality" \
+                ${RESULTS:+--results "results/kodak/$arch-small.json"}
+            $PY training/record_run.py "$run"  # state.json, val.jsonl, thinned log -> training/runs/
+        done
+    done
+    ;;
+kodak)
+    for arch in "${ARCHS[@]}"; do
+        $PY -W ignore -m gabic eval "$DATA/kodak" --model "$arch-small" --threads 1 --no-progress \
+            --output "results/kodak/$arch-small.json" > "results/kodak/$arch-small.log" 2>&1 &
+    done
+    wait
+    $PY -m gabic bdrate results/kodak/jpeg.json results/kodak/gabic-small.json results/kodak/zou2022-small.json \
+        results/kodak/webp.json results/kodak/avif.json --output results/kodak/bd-vs-jpeg.json --plot results/kodak/rd
+    $PY -m gabic bdrate results/kodak/zou2022-small.json results/kodak/gabic-small.json \
+        --output results/kodak/bd-gabic-vs-zou2022.json
+    for anchor in webp avif; do
+        $PY -m gabic bdrate "results/kodak/$anchor.json" results/kodak/gabic-small.json \
+            results/kodak/zou2022-small.json --output "results/kodak/bd-vs-$anchor.json"
+    done
+    RESULTS=1 "$0" ship
+    ;;
+*)
+    sed -n '2,13p' "$0"
+    exit 2
+    ;;
+esac
