@@ -58,6 +58,7 @@ def test_notebooks_exist() -> None:
         "02_inside_one_window.ipynb",
         "03_where_the_bits_go.ipynb",
         "04_rate_distortion_and_cost.ipynb",
+        "05_inside_the_entropy_model.ipynb",
     ]
 
 
