@@ -12,7 +12,7 @@ from PIL import Image
 
 from gabic import codec, zoo
 from gabic.codec.images import image_to_tensor
-from gabic.models import build_model
+from gabic.models import GABIC, build_model
 
 SIZES = [(1, 1), (17, 33), (481, 321), (768, 512)]  # (width, height)
 #: Container header + rANS flush of the two streams: allowed on top of the 1 % rate margin.
@@ -84,23 +84,39 @@ def test_same_image_gives_identical_bytes(models):
         assert codec.compress(model, image) == codec.compress(model, image)
 
 
-def test_k_is_stored_and_used_by_the_decoder(models):
+def test_k_is_stored_and_used_by_the_decoder(models, monkeypatch):
     model = models["gabic"]
     x = image_to_tensor(random_image(128, 128, seed=2))
-    trained_k = model.k
-    try:
-        model.set_k(3)
-        data = codec.compress_tensor(model, x)
-        expected_k3, _ = forward_reconstruction(model, x)
-        assert codec.read_header(data).k == 3
-        model.set_k(12)
-        expected_k12, _ = forward_reconstruction(model, x)
-        decoded = codec.decompress_tensor(data, model)
-        assert model.k == 12  # the decoder restores the caller's k
-    finally:
-        model.set_k(trained_k)
+    k3, k12 = codec.with_k(model, 3), codec.with_k(model, 12)
+    data = codec.compress_tensor(k3, x)
+    expected_k3, _ = forward_reconstruction(k3, x)
+    expected_k12, _ = forward_reconstruction(k12, x)
+    assert codec.read_header(data).k == 3
+    set_k = GABIC.set_k
+
+    def set_k_of_others_only(self, k):
+        assert self is not k12, "the decoder must not change the caller's k, not even for a while"
+        set_k(self, k)
+
+    monkeypatch.setattr(GABIC, "set_k", set_k_of_others_only)
+    decoded = codec.decompress_tensor(data, k12)
+    assert k12.k == 12 and model.k == TINY_CONFIG.k
     assert torch.equal(decoded, expected_k3)
     assert not torch.equal(expected_k3, expected_k12)  # k changes the decoder's output
+
+
+def test_with_k_copies_only_when_k_differs(models):
+    model = models["gabic"]
+    assert codec.with_k(model, model.k) is model
+    other = codec.with_k(model, 4)
+    assert other is not model and other.k == 4 and model.k == TINY_CONFIG.k
+    assert (other.model_id, other.quality, other.config) == (model.model_id, model.quality, model.config)
+    for (name, mine), theirs in zip(model.state_dict().items(), other.state_dict().values(), strict=True):
+        assert torch.equal(mine, theirs) and mine.data_ptr() != theirs.data_ptr(), name
+    with pytest.raises(ValueError, match="1..15"):
+        codec.with_k(model, 16)
+    with pytest.raises(ValueError, match="GABIC only"):
+        codec.with_k(models["zou2022"], 3)
 
 
 def test_corrupted_k_in_header_is_refused(models):
@@ -149,3 +165,41 @@ def test_fingerprint_changes_with_weights():
     b = build_model("gabic", TINY_CONFIG)
     assert codec.model_fingerprint(a) != codec.model_fingerprint(b)
     assert len(codec.model_fingerprint(a)) == 8
+
+
+def _recomputed_fingerprint(model) -> bytes:
+    """The fingerprint's definition, written out (no cache)."""
+    import hashlib
+
+    digest = hashlib.sha256(model.arch.encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        if not name.endswith(("_quantized_cdf", "_offset", "_cdf_length", "scale_table")):
+            digest.update(name.encode() + tensor.to(torch.float32).numpy().tobytes())
+    return digest.digest()[:8]
+
+
+def test_fingerprint_follows_the_current_weights():
+    torch.manual_seed(2)
+    model = build_model("zou2022", TINY_CONFIG).eval()
+    attributes = set(vars(model))
+    first = codec.model_fingerprint(model)
+    assert first == _recomputed_fingerprint(model) == codec.model_fingerprint(model)
+    assert set(vars(model)) == attributes  # nothing is cached on the model
+    with torch.no_grad():  # a weight changed in place
+        model.g_a[0].weight[0, 0, 0, 0] += 1
+    changed = codec.model_fingerprint(model)
+    assert changed != first and changed == _recomputed_fingerprint(model)
+    other = build_model("zou2022", TINY_CONFIG)
+    model.load_state_dict(other.state_dict())  # all weights replaced
+    assert codec.model_fingerprint(model) == codec.model_fingerprint(other) == _recomputed_fingerprint(other)
+    model.update(force=True)  # the coder's tables are not part of it
+    assert codec.model_fingerprint(model) == _recomputed_fingerprint(other)
+
+
+def test_decoding_refuses_a_model_whose_weights_changed_after_encoding():
+    model = tiny_codecs(7)["gabic"]
+    data = codec.compress(model, random_image(16, 16))
+    with torch.no_grad():
+        model.g_s[1].weight.mul_(1.01)
+    with pytest.raises(codec.BitstreamError, match="another model"):
+        codec.decompress(data, model)

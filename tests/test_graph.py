@@ -158,12 +158,8 @@ def test_knn_excludes_self_and_matches_brute_force(n, k):
 
 def test_knn_is_recomputed_on_every_call():
     block = _block(window=4, k=3)
-    block.conv.record = True
-    with torch.no_grad():
-        block(torch.randn(1, 16, 4, 4))
-        first = block.conv.last["neighbours"].clone()
-        block(torch.randn(1, 16, 4, 4))
-    assert not torch.equal(first, block.conv.last["neighbours"])
+    first = block.explain(torch.randn(1, 16, 4, 4))["neighbours"]
+    assert not torch.equal(first, block.explain(torch.randn(1, 16, 4, 4))["neighbours"])
 
 
 @pytest.mark.parametrize("window", [2, 4, 8])
@@ -178,23 +174,62 @@ def test_edge_attribute_is_square_of_offset_sum(window):
     assert table[1, window] == 0  # anti-diagonal neighbour: (−1+1)^2
 
 
-def test_recorded_graph_is_consistent():
+def test_explained_graph_is_consistent():
     block = _block(window=4, k=4, seed=3)
-    block.conv.record = True
     x = torch.randn(1, 16, 8, 8)
-    with torch.no_grad():
-        block(x)
-    last = block.conv.last
+    found = block.explain(x)
+    fields = {"neighbours", "alpha", "qk_score", "edge_score", "edge_attribute", "feature_distance"}
+    assert set(found) == fields
+    assert found["neighbours"].shape == (4, 16, 4) and found["alpha"].shape == (4, 2, 16, 4)
+    assert torch.equal(found["neighbours"], knn_in_windows(block.windows(x), 4))
     table = edge_attribute_table(4)
-    centre = torch.arange(16).view(1, 16, 1).expand_as(last["neighbours"])
-    assert torch.equal(last["edge_attribute"], table[centre, last["neighbours"]])
-    torch.testing.assert_close(last["alpha"].sum(-1), torch.ones(4, 2, 16))
-    scores = last["qk_score"] + last["edge_score"]
-    torch.testing.assert_close(last["alpha"], torch.softmax(scores, dim=-1))
+    centre = torch.arange(16).view(1, 16, 1).expand_as(found["neighbours"])
+    assert torch.equal(found["edge_attribute"], table[centre, found["neighbours"]])
+    torch.testing.assert_close(found["alpha"].sum(-1), torch.ones(4, 2, 16))
+    scores = found["qk_score"] + found["edge_score"]
+    torch.testing.assert_close(found["alpha"], torch.softmax(scores, dim=-1))
     per_head = block.conv.lin_edge.weight.view(2, 8).sum(-1)
     torch.testing.assert_close(
-        last["edge_score"], per_head.view(1, 2, 1, 1) * last["edge_attribute"][:, None]
+        found["edge_score"], per_head.view(1, 2, 1, 1) * found["edge_attribute"][:, None]
     )
     # feature distances are sorted (nearest first) and are distances of normalised features
-    assert torch.all(last["feature_distance"][..., 1:] >= last["feature_distance"][..., :-1] - 1e-6)
-    assert torch.all(last["feature_distance"] <= 2 + 1e-6)
+    assert torch.all(found["feature_distance"][..., 1:] >= found["feature_distance"][..., :-1] - 1e-6)
+    assert torch.all(found["feature_distance"] <= 2 + 1e-6)
+    assert not any(t.requires_grad for t in found.values())
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_explained_weights_give_the_forward_output(training):
+    """The weights ``explain`` returns are the ones forward uses: sum_j alpha_ij v_j, projected,
+    is the operator's output (fused kernel in eval mode, spelled out in training)."""
+    block = _block(window=4, k=5, seed=2).train(training)
+    operator = block.conv
+    nodes = block.windows(torch.randn(2, 16, 7, 9))
+    found = operator.explain(nodes)
+    with torch.no_grad():
+        _, _, v = operator._split_heads(nodes)  # (nW, heads, n, d)
+        num_windows, heads, n, d = v.shape
+        index = found["neighbours"].reshape(num_windows, 1, n * 5, 1).expand(-1, heads, -1, d)
+        v_neighbours = v.gather(2, index).view(num_windows, heads, n, 5, d)
+        mixed = (found["alpha"].unsqueeze(-1) * v_neighbours).sum(-2)
+        expected = operator.proj(mixed.transpose(1, 2).reshape(num_windows, n, heads * d))
+        torch.testing.assert_close(operator(nodes), expected, atol=1e-5, rtol=1e-5)
+    assert block.training == training  # explain does not switch modes
+
+
+def test_graph_layers_keep_no_state_between_calls():
+    block = _block(window=4, k=3)
+    before = {name: set(vars(module)) for name, module in block.named_modules()}
+    with torch.no_grad():
+        block(torch.randn(1, 16, 8, 8))
+    block.explain(torch.randn(1, 16, 8, 8))
+    assert {name: set(vars(module)) for name, module in block.named_modules()} == before
+    for name in ("record", "last", "last_grid"):
+        assert not hasattr(block, name) and not hasattr(block.conv, name)
+
+
+def test_block_grid_and_windows():
+    block = _block(window=4, k=3)
+    grid = block.grid(9, 13)
+    assert (grid.height, grid.width, grid.padded_height, grid.padded_width, grid.shift) == (9, 13, 12, 16, 0)
+    assert block.windows(torch.randn(2, 16, 9, 13)).shape == (2 * 3 * 4, 16, 16)

@@ -12,7 +12,7 @@ from helpers import TINY_CONFIG, random_image
 from gabic import codec
 from gabic.codec.images import image_to_tensor
 from gabic.inspect import analyze, bit_difference, spread_bits
-from gabic.models import build_model
+from gabic.models import GABIC, build_model
 
 WIDTH, HEIGHT = 150, 90  # not multiples of 64: padding on all sides
 
@@ -149,16 +149,44 @@ def test_window_attention_maps(analyses):
             block.neighbours_of(x, y)
 
 
-def test_analyze_with_another_k_records_it_and_restores_the_model():
+def _layer_attributes(model) -> dict[str, set[str]]:
+    return {name: set(vars(module)) for name, module in model.named_modules()}
+
+
+def _hook_count(model) -> int:
+    return sum(len(module._forward_hooks) for module in model.modules())
+
+
+def test_analyze_with_another_k_records_it_and_leaves_the_model_alone(monkeypatch):
     torch.manual_seed(1)
     model = build_model("gabic", TINY_CONFIG).eval()
+    model.update(force=True)
+    attributes, state = _layer_attributes(model), {k: v.clone() for k, v in model.state_dict().items()}
+    set_k = GABIC.set_k
+
+    def set_k_of_others_only(self, k):
+        assert self is not model, "analyze must not change the model's k, not even for a while"
+        set_k(self, k)
+
+    monkeypatch.setattr(GABIC, "set_k", set_k_of_others_only)
     result = analyze(model, random_image(64, 64, seed=2), k=4)
+    monkeypatch.undo()
     assert result.k == 4 and result.trained_k == TINY_CONFIG.k and model.k == TINY_CONFIG.k
     assert codec.read_header(result.data).k == 4
     assert all(b.k == 4 for b in result.blocks.values())
     assert all(len(b.neighbours_of(10, 10)) == 4 for b in result.blocks.values())
-    # recording is switched off again
-    assert all(op.record is False and op.last is None for op in model.graph_operators())
+    # nothing was left on the layers, no hook stays, the weights are untouched
+    assert _layer_attributes(model) == attributes and _hook_count(model) == 0
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    # the same analysis through a model that already has k=4 gives the same numbers
+    same = build_model("gabic", TINY_CONFIG).eval()
+    same.load_state_dict(model.state_dict())
+    same.set_k(4)
+    direct = analyze(same, random_image(64, 64, seed=2))
+    assert direct.data == result.data
+    for name, block in direct.blocks.items():
+        assert torch.equal(block.alpha, result.blocks[name].alpha)
+        assert torch.equal(block.neighbours, result.blocks[name].neighbours)
     with pytest.raises(ValueError):
         analyze(build_model("zou2022", TINY_CONFIG), random_image(8, 8), k=3)
 

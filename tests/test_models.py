@@ -209,3 +209,38 @@ def test_shifted_block_pads_inputs_that_are_not_whole_windows():
     with torch.no_grad():
         out = block(x)
     assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_shifted_block_explains_the_weights_its_forward_uses():
+    torch.manual_seed(4)
+    block = ShiftedWindowBlock(8, 2, 4)
+    with torch.no_grad():
+        block.attn.relative_position_bias_table.normal_(0, 1.0)
+    x = torch.randn(2, 8, 8, 12)
+    nodes, mask = block.windows(x)
+    assert nodes.shape == (2 * 6, 16, 8) and mask.shape == (6, 16, 16)
+    alpha = block.explain(x)["alpha"]
+    assert alpha.shape == (12, 2, 16, 16) and not alpha.requires_grad
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(12, 2, 16))
+    assert torch.equal(alpha, block.attn.attention_weights(nodes, mask))
+    attn = block.attn
+    with torch.no_grad():
+        v = attn.split_heads(attn.qkv(nodes))[2]
+        mixed = torch.matmul(alpha, v).transpose(1, 2).reshape(12, 16, 8)
+        torch.testing.assert_close(attn(nodes, mask), attn.proj(mixed), atol=1e-6, rtol=1e-6)
+    grid = block.grid(6, 7)
+    assert (grid.padded_height, grid.padded_width, grid.shift) == (8, 8, 2)
+    assert not any(hasattr(m, name) for m in (block, attn) for name in ("record", "last", "last_grid"))
+
+
+@pytest.mark.parametrize("arch", ["gabic", "zou2022"])
+def test_model_metadata_is_declared_and_set_by_the_constructor(arch):
+    from gabic.models import ChannelwiseAttentionCodec
+
+    assert {"model_id", "quality", "card"} <= set(ChannelwiseAttentionCodec.__annotations__)
+    plain = build_model(arch, TINY_CONFIG)
+    assert (plain.model_id, plain.quality, plain.card) == (arch, 0, {})
+    card = {"lambda": 0.01}
+    named = build_model(arch, TINY_CONFIG, model_id="mine", quality=2.5, card=card)
+    assert (named.model_id, named.quality, named.card) == ("mine", 2.5, card)
+    assert build_model(arch, TINY_CONFIG).card is not plain.card  # no shared default

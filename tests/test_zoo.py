@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -134,7 +135,7 @@ def test_load_weights_errors(tmp_path):
 def test_shipped_names_resolve_through_weights_dir(use_random_weights):
     model = zoo.load("gabic-small", 2, device="cpu")
     assert model.model_id == "gabic-small" and model.quality == 2 and model.config == TINY_CONFIG
-    assert zoo.load("gabic-small", 2, device="cpu") is model  # cached
+    assert zoo.load("gabic-small", 2, device="cpu") is not model  # a new model every call
     assert zoo.available("zou2022-small") == [1, 2, 3, 4]
     assert zoo.load_model("zou2022-small", 4, device="cpu").arch == "zou2022"
     path = use_random_weights / "gabic-small-q1.safetensors"
@@ -179,3 +180,39 @@ def test_files_with_fp16_bounds_get_the_architecture_constants_back(tmp_path):
         loaded.train()
         out = loaded(torch.rand(1, 3, 64, 64))
         assert all(torch.isfinite(-torch.log2(v).sum()) for v in out["likelihoods"].values())
+
+
+def test_shipped_models_do_not_share_state():
+    """The issue's example, on the real shipped weights: one caller's k or weights never reach another's."""
+    a = zoo.load("gabic-small", 3, device="cpu")
+    a.set_k(12)
+    b = zoo.load("gabic-small", 3, device="cpu")
+    assert b.k == 9 and b is not a
+    with torch.no_grad():
+        a.g_a[0].weight.zero_()
+    assert b.g_a[0].weight.abs().sum() > 0
+    assert zoo.load("gabic-small", 3, device="cpu").g_a[0].weight.abs().sum() > 0
+    a.card["note"] = "changed"
+    assert "note" not in zoo.load("gabic-small", 3, device="cpu").card
+    assert (b.model_id, b.quality, b.card["model_id"]) == ("gabic-small", 3, "gabic-small")
+
+
+def test_loading_leaves_the_callers_random_stream_alone(use_random_weights):
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    zoo.load("zou2022-small", 1, device="cpu")
+    zoo.load_weights(use_random_weights / "gabic-small-q2.safetensors", device="cpu")
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_rewritten_shipped_file_is_read_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(tmp_path))
+    path = tmp_path / "gabic-small-q1.safetensors"
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        written = build_model("gabic", TINY_CONFIG)
+        zoo.save_weights(written, path, {"model_id": "gabic-small", "quality": 1}, half=False)
+        os.utime(path, ns=(seed * 10**9, seed * 10**9))  # a new modification time, however fast
+        loaded = zoo.load("gabic-small", 1, device="cpu")
+        assert torch.equal(loaded.g_a[0].weight, written.g_a[0].weight)

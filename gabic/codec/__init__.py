@@ -1,11 +1,28 @@
 """The codec: image in, bytes out, image back.
 
-The container format, :func:`compress` / :func:`decompress` with CompressAI's rANS coder
-(and their tensor-level forms), and the policy for what counts as an input image
-(:mod:`gabic.codec.images`). Imports only :mod:`gabic.models` below it.
+- :mod:`~gabic.codec.container`: the container format (:class:`Header`, :func:`read_header`),
+  what identifies a model in it (:func:`model_identity`, :func:`model_fingerprint`) and the
+  stream-length limits that keep crafted bytes from crashing the decoder;
+- :mod:`~gabic.codec.coding`: :func:`compress` / :func:`decompress` with CompressAI's rANS coder,
+  their tensor-level forms, the 64-pixel padding and :func:`with_k`;
+- :mod:`~gabic.codec.images`: the policy for what counts as an input image.
+
+Imports only :mod:`gabic.models` below it (and :mod:`gabic.zoo`, lazily, to decode a container
+without its model).
 """
 
-from .bitstream import (
+from .coding import (
+    compress,
+    compress_tensor,
+    crop_image,
+    decompress,
+    decompress_tensor,
+    encode_tensor,
+    exact_kernels,
+    pad_image,
+    with_k,
+)
+from .container import (
     FORMAT_VERSION,
     MAGIC,
     MAX_CODEC_PIXELS,
@@ -15,16 +32,8 @@ from .bitstream import (
     BitstreamError,
     Header,
     check_model,
-    compress,
-    compress_tensor,
-    crop_image,
-    decompress,
-    decompress_tensor,
-    encode_tensor,
-    exact_kernels,
     model_fingerprint,
     model_identity,
-    pad_image,
     read_header,
 )
 from .images import ImageInputError, image_to_tensor, list_images, load_image, tensor_to_image
@@ -55,4 +64,5 @@ __all__ = [
     "pad_image",
     "read_header",
     "tensor_to_image",
+    "with_k",
 ]

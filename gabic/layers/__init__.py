@@ -5,7 +5,7 @@ from .gain import GainUnits
 from .graph_window import GraphWindowBlock, KNNGraphAttention, edge_attribute_table, knn_in_windows
 from .residual import ResidualUnit
 from .window_attention import ShiftedWindowBlock, WindowAttention
-from .windows import window_merge, window_partition
+from .windows import WindowGrid, window_merge, window_partition
 
 __all__ = [
     "AttentionModule",
@@ -15,6 +15,7 @@ __all__ = [
     "ResidualUnit",
     "ShiftedWindowBlock",
     "WindowAttention",
+    "WindowGrid",
     "edge_attribute_table",
     "knn_in_windows",
     "window_merge",

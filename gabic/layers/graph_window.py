@@ -3,22 +3,13 @@ built inside each non-overlapping window (paper eqs. 5-7)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax as scatter_softmax
 
-from .windows import (
-    WindowHeads,
-    grid_record,
-    node_coordinates,
-    pad_to_windows,
-    window_merge,
-    window_partition,
-)
+from .windows import WindowGrid, WindowHeads, node_coordinates, pad_to_windows, window_merge, window_partition
 
 GRAPH_IMPLEMENTATIONS = ("dense", "pyg")
 
@@ -114,9 +105,6 @@ class KNNGraphAttention(WindowHeads):
         self.propagation = _EdgeAttentionPropagation()
         self.k = k
         self.implementation = implementation
-        #: When True, the dense path keeps the graph and attention of the last call in ``last``.
-        self.record = False
-        self.last: dict[str, Tensor] | None = None
 
     @property
     def k(self) -> int:
@@ -151,15 +139,64 @@ class KNNGraphAttention(WindowHeads):
             out = self._propagate_dense(nodes, neighbours)
         return self.proj(out)
 
+    @torch.no_grad()
+    def explain(self, nodes: Tensor) -> dict[str, Tensor]:
+        """The graph and attention :meth:`forward` computes for ``nodes``, edge by edge.
+
+        The values are those of the dense path (the ``"pyg"`` path gives the same up to
+        float rounding). With ``nodes`` ``(num_windows, n, C)`` and ``k = self.k``:
+
+        - ``neighbours``: ``(num_windows, n, k)`` indices of each node's neighbours in its window;
+        - ``alpha``: ``(num_windows, heads, n, k)`` attention weight of every edge (sums to 1 per node);
+        - ``qk_score``, ``edge_score``: ``(num_windows, heads, n, k)`` the two parts of an edge's
+          score, ``alpha = softmax(qk_score + edge_score)`` over the node's ``k`` edges;
+        - ``edge_attribute``: ``(num_windows, n, k)`` ``((r_i - r_j) + (c_i - c_j))^2``;
+        - ``feature_distance``: ``(num_windows, n, k)`` L2 distance of the normalised features
+          the kNN was built on (nearest first).
+        """
+        num_windows, n, channels = nodes.shape
+        neighbours = knn_in_windows(nodes, self.k)
+        q, k, _ = self._split_heads(nodes)
+        score, alpha_full = self._dense_weights(q, k, neighbours)
+        kk = neighbours.shape[-1]
+        index = neighbours.unsqueeze(1).expand(-1, self.heads, -1, -1)
+        alpha = alpha_full.gather(-1, index)
+        attribute = self.edge_table[torch.arange(n, device=nodes.device)[:, None], neighbours]
+        edge_score = self.edge_score_per_head().view(1, -1, 1, 1) * attribute.unsqueeze(1)
+        unit = F.normalize(nodes, p=2.0, dim=-1)
+        unit_nb = unit.gather(1, neighbours.reshape(num_windows, n * kk, 1).expand(-1, -1, channels))
+        distance = (unit.unsqueeze(2) - unit_nb.view(num_windows, n, kk, channels)).norm(dim=-1)
+        return {
+            "neighbours": neighbours,
+            "feature_distance": distance,
+            "alpha": alpha,
+            "qk_score": score.gather(-1, index),
+            "edge_score": edge_score.expand_as(alpha),
+            "edge_attribute": attribute,
+        }
+
     def _split_heads(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        num_windows, n, _ = nodes.shape
-        qkv = self.qkv(nodes).view(num_windows, n, 3, self.heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (num_windows, heads, n, d)
+        q, k, v = self.split_heads(self.qkv(nodes))  # each (num_windows, heads, n, d)
         return q * self.scale, k, v
 
     def edge_bias(self) -> Tensor:
         """``(heads, n, n)``: the edge part of every head's score for every (centre, neighbour) pair."""
         return self.edge_score_per_head().view(-1, 1, 1) * self.edge_table
+
+    @staticmethod
+    def _not_edge(neighbours: Tensor, like: Tensor) -> Tensor:
+        """``(num_windows, 1, n, n)`` additive mask: 0 on each node's ``k`` edges, ``-inf`` elsewhere
+        (dtype and device of ``like``)."""
+        num_windows, n, _ = neighbours.shape
+        not_edge = torch.full((num_windows, 1, n, n), float("-inf"), dtype=like.dtype, device=like.device)
+        return not_edge.scatter_(-1, neighbours.unsqueeze(1), 0.0)
+
+    def _dense_weights(self, q: Tensor, k: Tensor, neighbours: Tensor) -> tuple[Tensor, Tensor]:
+        """``(score, alpha)``, each ``(num_windows, heads, n, n)``: ``q·k`` of all pairs (``q`` scaled)
+        and the softmax of ``score + edge bias`` over each node's edges (0 on other pairs)."""
+        score = torch.matmul(q, k.transpose(-2, -1))
+        bias = self.edge_bias().to(q.dtype)
+        return score, torch.softmax((score + bias).add_(self._not_edge(neighbours, q)), dim=-1)
 
     def _propagate_dense(self, nodes: Tensor, neighbours: Tensor) -> Tensor:
         """Window attention restricted to the kNN graph, on dense ``(n, n)`` score matrices.
@@ -167,44 +204,18 @@ class KNNGraphAttention(WindowHeads):
         The scores of all pairs come from one batched matmul (as in window
         attention); the edge part is a per-head bias ``attr_ij * sum(lin_edge)``,
         and pairs that are not edges get ``-inf``, so the softmax over a row is
-        the softmax over the centre's ``k`` incoming edges. In eval mode the
-        fused ``scaled_dot_product_attention`` kernel does the same computation;
-        recording then computes the weights beside it, so the output is
-        identical with and without recording or autograd.
+        the softmax over the centre's ``k`` incoming edges. Eval mode always takes the fused
+        ``scaled_dot_product_attention`` kernel (with or without autograd), so forward, the
+        encoder and the decoder see the same numbers; training mode spells it out.
         """
         num_windows, n, channels = nodes.shape
         q, k, v = self._split_heads(nodes)  # each (nW, heads, n, d), q already scaled
-        not_edge = torch.full((num_windows, 1, n, n), float("-inf"), dtype=q.dtype, device=q.device)
-        not_edge.scatter_(-1, neighbours.unsqueeze(1), 0.0)
-        bias = self.edge_bias().to(q.dtype)
-        # Eval mode always takes the fused kernel (with or without autograd, recording or not),
-        # so forward, the encoder, the decoder and the inspection all see the same numbers.
-        fused = not self.training
-        if fused:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=not_edge + bias, scale=1.0)
-        if not fused or self.record:
-            score = torch.matmul(q, k.transpose(-2, -1))  # (nW, heads, n, n)
-            alpha_full = torch.softmax((score + bias).add_(not_edge), dim=-1)
-        if not fused:
-            out = torch.matmul(alpha_full, v)  # (nW, heads, n, d)
-        if self.record:
-            kk = neighbours.shape[-1]
-            index = neighbours.unsqueeze(1).expand(-1, self.heads, -1, -1)
-            qk_score = score.detach().gather(-1, index)
-            alpha = alpha_full.detach().gather(-1, index)
-            attribute = self.edge_table[torch.arange(n, device=nodes.device)[:, None], neighbours]
-            edge_score = self.edge_score_per_head().view(1, -1, 1, 1) * attribute.unsqueeze(1)
-            unit = F.normalize(nodes.detach(), p=2.0, dim=-1)
-            unit_nb = unit.gather(1, neighbours.reshape(num_windows, n * kk, 1).expand(-1, -1, channels))
-            distance = (unit.unsqueeze(2) - unit_nb.view(num_windows, n, kk, channels)).norm(dim=-1)
-            self.last = {
-                "neighbours": neighbours.detach(),
-                "feature_distance": distance,
-                "alpha": alpha,
-                "qk_score": qk_score,
-                "edge_score": edge_score.detach().expand_as(alpha),
-                "edge_attribute": attribute.detach(),
-            }
+        if self.training:
+            _, alpha = self._dense_weights(q, k, neighbours)
+            out = torch.matmul(alpha, v)  # (nW, heads, n, d)
+        else:
+            mask = self._not_edge(neighbours, q) + self.edge_bias().to(q.dtype)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
         return out.transpose(1, 2).reshape(num_windows, n, channels)
 
     def _propagate_pyg(self, nodes: Tensor, neighbours: Tensor) -> Tensor:
@@ -241,14 +252,23 @@ class GraphWindowBlock(nn.Module):
         super().__init__()
         self.window = window
         self.conv = KNNGraphAttention(dim, heads, window, k)
-        self.last_grid: dict[str, Any] | None = None
+
+    def windows(self, x: Tensor) -> Tensor:
+        """``(B, C, H, W) -> (B * num_windows, window², C)``: the nodes of every window, after
+        zero-padding to whole windows (what :attr:`conv` is given)."""
+        return window_partition(pad_to_windows(x.permute(0, 2, 3, 1), self.window), self.window)
+
+    def grid(self, height: int, width: int) -> WindowGrid:
+        """Where the windows lie on a ``height x width`` input."""
+        return WindowGrid.of(height, width, self.window)
+
+    def explain(self, x: Tensor) -> dict[str, Tensor]:
+        """:meth:`KNNGraphAttention.explain` of the windows of ``x`` (``(B, C, H, W)``)."""
+        return self.conv.explain(self.windows(x))
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
-        tokens = pad_to_windows(x.permute(0, 2, 3, 1), self.window)
-        padded_h, padded_w = tokens.shape[1:3]
-        out = self.conv(window_partition(tokens, self.window))
-        if self.conv.record:
-            self.last_grid = grid_record(height, width, tokens)
-        out = window_merge(out, self.window, padded_h, padded_w)[:, :height, :width]
+        grid = self.grid(height, width)
+        out = self.conv(self.windows(x))
+        out = window_merge(out, self.window, grid.padded_height, grid.padded_width)[:, :height, :width]
         return x + out.permute(0, 3, 1, 2)

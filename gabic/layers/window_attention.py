@@ -3,19 +3,12 @@ with a relative position bias."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 import torch
 from torch import Tensor, nn
 
-from .windows import (
-    WindowHeads,
-    grid_record,
-    node_coordinates,
-    pad_to_windows,
-    window_merge,
-    window_partition,
-)
+from .windows import WindowGrid, WindowHeads, node_coordinates, pad_to_windows, window_merge, window_partition
 
 #: Score added to pairs of nodes that come from different image regions after the cyclic shift.
 MASKED_SCORE = -100.0
@@ -43,6 +36,12 @@ def shifted_window_mask(height: int, width: int, window: int, shift: int) -> Ten
     return torch.zeros(differs.shape).masked_fill(differs, MASKED_SCORE)
 
 
+@functools.lru_cache(maxsize=16)
+def _shared_window_mask(height: int, width: int, window: int, shift: int, device: torch.device) -> Tensor:
+    """:func:`shifted_window_mask` on ``device``, made once per size and shared (read only)."""
+    return shifted_window_mask(height, width, window, shift).to(device)
+
+
 class WindowAttention(WindowHeads):
     r"""Multi-head self-attention inside each window with a relative position bias.
 
@@ -63,9 +62,6 @@ class WindowAttention(WindowHeads):
         self.register_buffer("relative_position_index", relative_position_index(window))
         self.qkv = nn.Linear(dim, 3 * dim, bias=True)
         self.proj = nn.Linear(dim, dim, bias=True)
-        #: When True, ``last`` keeps the attention weights ``(nW, heads, n, n)`` of the last call.
-        self.record = False
-        self.last: dict[str, Tensor] | None = None
 
     def position_bias(self) -> Tensor:
         """``(heads, n, n)`` relative position bias."""
@@ -75,18 +71,27 @@ class WindowAttention(WindowHeads):
 
     def forward(self, nodes: Tensor, mask: Tensor | None = None) -> Tensor:
         num_windows, n, channels = nodes.shape
-        qkv = self.qkv(nodes).view(num_windows, n, 3, self.heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = self.split_heads(self.qkv(nodes))
+        alpha = self._weights(q, k, mask)
+        out = torch.matmul(alpha, v).transpose(1, 2).reshape(num_windows, n, channels)
+        return self.proj(out)
+
+    @torch.no_grad()
+    def attention_weights(self, nodes: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``(num_windows, heads, n, n)``: the weights ``alpha`` :meth:`forward` computes for
+        ``nodes`` ``(num_windows, n, C)`` and ``mask`` ``(windows per image, n, n)`` (or ``None``);
+        each row sums to 1."""
+        q, k, _ = self.split_heads(self.qkv(nodes))
+        return self._weights(q, k, mask)
+
+    def _weights(self, q: Tensor, k: Tensor, mask: Tensor | None) -> Tensor:
+        num_windows, _, n, _ = q.shape
         score = torch.matmul(q * self.scale, k.transpose(-2, -1)) + self.position_bias()
         if mask is not None:
             windows_per_image = mask.shape[0]
             score = score.view(-1, windows_per_image, self.heads, n, n) + mask[None, :, None]
             score = score.view(num_windows, self.heads, n, n)
-        alpha = torch.softmax(score, dim=-1)
-        if self.record:
-            self.last = {"alpha": alpha.detach()}
-        out = torch.matmul(alpha, v).transpose(1, 2).reshape(num_windows, n, channels)
-        return self.proj(out)
+        return torch.softmax(score, dim=-1)
 
 
 class ShiftedWindowBlock(nn.Module):
@@ -104,29 +109,35 @@ class ShiftedWindowBlock(nn.Module):
         self.window = window
         self.shift = window // 2
         self.attn = WindowAttention(dim, heads, window)
-        self._mask_cache: dict[tuple[int, int, str], Tensor] = {}
-        self.last_grid: dict[str, Any] | None = None
 
     def attention_mask(self, height: int, width: int, device: torch.device) -> Tensor | None:
+        """``(num_windows, n, n)`` shifted-window mask of a padded ``height x width`` map (``None``
+        without a shift)."""
         if self.shift == 0:
             return None
-        key = (height, width, str(device))
-        if key not in self._mask_cache:
-            if len(self._mask_cache) > 16:
-                self._mask_cache.clear()
-            mask = shifted_window_mask(height, width, self.window, self.shift)
-            self._mask_cache[key] = mask.to(device)
-        return self._mask_cache[key]
+        return _shared_window_mask(height, width, self.window, self.shift, torch.device(device))
+
+    def windows(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``(B, C, H, W)`` -> the nodes ``(B * num_windows, window², C)`` of the shifted windows
+        (after zero-padding to whole windows) and their mask: what :attr:`attn` is given."""
+        tokens = pad_to_windows(x.permute(0, 2, 3, 1), self.window)
+        shifted = torch.roll(tokens, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        mask = self.attention_mask(tokens.shape[1], tokens.shape[2], x.device)
+        return window_partition(shifted, self.window), mask
+
+    def grid(self, height: int, width: int) -> WindowGrid:
+        """Where the (shifted) windows lie on a ``height x width`` input."""
+        return WindowGrid.of(height, width, self.window, self.shift)
+
+    def explain(self, x: Tensor) -> dict[str, Tensor]:
+        """``{"alpha": (B * num_windows, heads, n, n)}``: :meth:`WindowAttention.attention_weights`
+        of the shifted windows of ``x``."""
+        return {"alpha": self.attn.attention_weights(*self.windows(x))}
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
-        tokens = pad_to_windows(x.permute(0, 2, 3, 1), self.window)
-        padded_h, padded_w = tokens.shape[1:3]
-        shifted = torch.roll(tokens, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        mask = self.attention_mask(padded_h, padded_w, x.device)
-        out = self.attn(window_partition(shifted, self.window), mask)
-        if self.attn.record:
-            self.last_grid = grid_record(height, width, tokens, shift=self.shift)
-        out = window_merge(out, self.window, padded_h, padded_w)
+        grid = self.grid(height, width)
+        out = self.attn(*self.windows(x))
+        out = window_merge(out, self.window, grid.padded_height, grid.padded_width)
         out = torch.roll(out, shifts=(self.shift, self.shift), dims=(1, 2))[:, :height, :width]
         return x + out.permute(0, 3, 1, 2)

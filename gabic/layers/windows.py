@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -20,6 +22,13 @@ class WindowHeads(nn.Module):
         self.head_dim = dim // heads
         self.scale = self.head_dim**-0.5
         self.window = window
+
+    def split_heads(self, qkv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(num_windows, n, 3 * dim)`` output of a ``qkv`` projection -> ``q, k, v``, each
+        ``(num_windows, heads, n, head_dim)`` (``q`` not scaled)."""
+        num_windows, n, _ = qkv.shape
+        q, k, v = qkv.view(num_windows, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        return q, k, v
 
 
 def pad_to_windows(x: Tensor, window: int) -> Tensor:
@@ -59,8 +68,24 @@ def node_coordinates(window: int, device: torch.device | None = None) -> Tensor:
     return torch.stack([rows.flatten(), cols.flatten()], dim=-1)
 
 
-def grid_record(height: int, width: int, tokens: Tensor, **extra: int) -> dict[str, int]:
-    """What inspection needs to map a block's windows back to pixels: the feature map size
-    before and after padding to whole windows (``tokens`` is the padded ``(B, H, W, C)`` map)."""
-    return {"batch": tokens.shape[0], "height": height, "width": width,
-            "padded_height": tokens.shape[1], "padded_width": tokens.shape[2], **extra}  # fmt: skip
+@dataclass(frozen=True)
+class WindowGrid:
+    """Where a window block's windows lie on its ``height x width`` feature map.
+
+    Attributes:
+        height, width: the feature map the block was given.
+        padded_height, padded_width: the map zero-padded on the bottom/right to whole windows.
+        shift: cyclic shift of the windows (Zou2022's ``window // 2``; 0 for none).
+    """
+
+    height: int
+    width: int
+    padded_height: int
+    padded_width: int
+    shift: int = 0
+
+    @classmethod
+    def of(cls, height: int, width: int, window: int, shift: int = 0) -> WindowGrid:
+        """The grid of a ``height x width`` map cut into ``window x window`` windows (as
+        :func:`pad_to_windows` pads it)."""
+        return cls(height, width, height + (-height) % window, width + (-width) % window, shift)

@@ -5,6 +5,7 @@ latent residual prediction. Subclasses only choose the window block."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from compressai.ans import BufferedRansEncoder, RansDecoder
@@ -70,13 +71,29 @@ class ChannelwiseAttentionCodec(CompressionModel):
     Subclasses implement :meth:`window_block`, the only difference between
     the two models. The slice loop (:meth:`_code_slices`) is written once and
     drives training (``forward``), :meth:`compress` and :meth:`decompress`.
+
+    Attributes:
+        arch: ``"gabic"`` or ``"zou2022"`` (set by the subclass).
+        config: the widths (:class:`~gabic.models.ModelConfig`).
+        model_id: the name containers record (``"gabic-small"``, ``"gabic-paper"``...);
+            ``arch`` unless given.
+        quality: the quality the weights were trained for (0: unknown), as given.
+        card: the model card the weights came with (``{}`` if none).
     """
 
     arch: str = ""
+    config: ModelConfig
+    model_id: str
+    quality: float
+    card: dict[str, Any]
 
-    def __init__(self, config: ModelConfig = PAPER_CONFIG) -> None:
+    def __init__(self, config: ModelConfig = PAPER_CONFIG, *, model_id: str | None = None, quality: float = 0,
+                 card: dict[str, Any] | None = None) -> None:  # fmt: skip
         super().__init__()
         self.config = config
+        self.model_id = self.arch if model_id is None else model_id
+        self.quality = quality
+        self.card = {} if card is None else card
         N, M = config.N, config.M
         wide, narrow = config.windows
         self.g_a = nn.Sequential(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from ..layers import GraphWindowBlock, KNNGraphAttention, ShiftedWindowBlock
@@ -31,9 +33,6 @@ class GABIC(ChannelwiseAttentionCodec):
     """
 
     arch = "gabic"
-
-    def __init__(self, config: ModelConfig = PAPER_CONFIG) -> None:
-        super().__init__(config)
 
     def window_block(self, channels: int, window: int) -> nn.Module:
         return GraphWindowBlock(channels, self.config.heads, window, self.config.k)
@@ -79,9 +78,6 @@ class Zou2022(ChannelwiseAttentionCodec):
 
     arch = "zou2022"
 
-    def __init__(self, config: ModelConfig = PAPER_CONFIG) -> None:
-        super().__init__(config)
-
     def window_block(self, channels: int, window: int) -> nn.Module:
         return ShiftedWindowBlock(channels, self.config.heads, window)
 
@@ -89,10 +85,12 @@ class Zou2022(ChannelwiseAttentionCodec):
 ARCHITECTURES: dict[str, type[ChannelwiseAttentionCodec]] = {"gabic": GABIC, "zou2022": Zou2022}
 
 
-def build_model(arch: str, config: ModelConfig = PAPER_CONFIG) -> ChannelwiseAttentionCodec:
-    """Instantiate ``"gabic"`` or ``"zou2022"`` with ``config``."""
+def build_model(arch: str, config: ModelConfig = PAPER_CONFIG, *, model_id: str | None = None,
+                quality: float = 0, card: dict[str, Any] | None = None) -> ChannelwiseAttentionCodec:  # fmt: skip
+    """Instantiate ``"gabic"`` or ``"zou2022"`` with ``config`` and the metadata of its weights
+    (``model_id``, ``quality``, ``card``; see :class:`ChannelwiseAttentionCodec`)."""
     try:
         cls = ARCHITECTURES[arch.lower()]
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(ARCHITECTURES)}") from None
-    return cls(config)
+    return cls(config, model_id=model_id, quality=quality, card=card)

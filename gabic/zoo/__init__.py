@@ -1,24 +1,34 @@
 """Weights: the shipped models and their cards, our safetensors files, the authors' checkpoints.
 
-:func:`load` gives a shipped model by name and quality, :func:`load_checkpoint` an authors'
-``.pth.tar`` in the paper configuration, :func:`load_model` resolves either from a string.
+- :mod:`~gabic.zoo.shipped`: :func:`load` gives a shipped model by name and quality (a new,
+  independent model every call), :func:`available` lists the qualities on disk,
+  :func:`load_model` resolves a shipped name or a file;
+- :mod:`~gabic.zoo.authors`: :func:`load_checkpoint` reads an authors' ``.pth.tar`` into the
+  paper configuration;
+- :mod:`~gabic.zoo.files`: safe reading and writing of weights (:func:`load_weights`,
+  :func:`save_weights`, fp16 storage), :class:`CheckpointError`.
+
 Only safe formats are read. Imports only :mod:`gabic.models` below it.
 """
 
-from .weights import (
+from .authors import load_checkpoint
+from .files import (
+    CheckpointError,
+    WeightsFile,
+    default_device,
+    half_storage,
+    load_weights,
+    read_weights,
+    restore_constants,
+    save_weights,
+)
+from .shipped import (
     QUALITIES,
     SHIPPED,
     SHIPPED_WEIGHTS_DIR,
-    CheckpointError,
     available,
-    default_device,
-    half_storage,
     load,
-    load_checkpoint,
     load_model,
-    load_weights,
-    restore_constants,
-    save_weights,
     shipped_path,
     weights_dir,
 )
@@ -28,6 +38,7 @@ __all__ = [
     "SHIPPED",
     "SHIPPED_WEIGHTS_DIR",
     "CheckpointError",
+    "WeightsFile",
     "available",
     "default_device",
     "half_storage",
@@ -35,6 +46,7 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "load_weights",
+    "read_weights",
     "restore_constants",
     "save_weights",
     "shipped_path",

@@ -1,0 +1,179 @@
+"""Image -> container -> image with CompressAI's rANS coder.
+
+The image is padded to a multiple of 64 (CompressAI's ``compute_padding``, split evenly between
+the two sides), coded, decoded and cropped back. Encoding and decoding never change the model
+they are given: a container made with another ``k`` is decoded by a copy (:func:`with_k`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from compressai.ops import compute_padding
+from PIL import Image
+from torch import Tensor
+
+from ..models import GABIC, ChannelwiseAttentionCodec
+from .container import (
+    MAX_CODEC_PIXELS,
+    PAD_MULTIPLE,
+    BitstreamError,
+    check_model,
+    check_stream_length,
+    current_k,
+    model_fingerprint,
+    model_identity,
+    pack_container,
+    read_header,
+    safe_stream,
+)
+from .images import image_to_tensor, load_image, tensor_to_image
+
+
+def pad_image(x: Tensor) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Zero-pad ``(B, 3, H, W)`` to multiples of 64, evenly; returns (padded, unpad)."""
+    pad, unpad = compute_padding(x.shape[-2], x.shape[-1], min_div=PAD_MULTIPLE)
+    return F.pad(x, pad, mode="constant", value=0.0), unpad
+
+
+def crop_image(x: Tensor, unpad: tuple[int, int, int, int]) -> Tensor:
+    """Undo :func:`pad_image` (``unpad`` is its second result)."""
+    return F.pad(x, unpad)
+
+
+def _check_size(width: int, height: int) -> None:
+    if width < 1 or height < 1:
+        raise ValueError("image has no pixels")
+    if width * height > MAX_CODEC_PIXELS:
+        raise ValueError(
+            f"{width}×{height} is larger than the codec limit of {MAX_CODEC_PIXELS:,} pixels; "
+            "downscale it first"
+        )
+
+
+@contextlib.contextmanager
+def exact_kernels() -> Iterator[None]:
+    """Run CUDA convolutions and matrix products deterministically and in full fp32 (no TF32).
+
+    The decoder must recompute the encoder's means and scales bit for bit; cuDNN's autotuned or
+    non-deterministic kernels (transposed convolutions accumulate with atomics) and TF32 break
+    that. A no-op on the CPU.
+    """
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)  # fmt: skip
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) = saved  # fmt: skip
+
+
+def with_k(model: GABIC, k: int) -> GABIC:
+    """``model`` itself if it uses ``k`` neighbours per node, else a copy of it that does.
+
+    ``model`` is left as it is. The copy has its own weights (a deep copy) and no forward hooks:
+    hooks belong to whoever registered them on ``model`` (e.g.
+    :func:`gabic.inspect.record_attention`), and leaving their dictionaries out also means a
+    copy made while another thread adds or removes hooks never reads one that changes under it.
+
+    Raises:
+        ValueError: ``model`` is not GABIC, or ``k`` is outside ``1..window²-1``.
+    """
+    if not isinstance(model, GABIC):
+        raise ValueError("k applies to GABIC only")
+    if model.k == int(k):
+        return model
+    no_hooks = {id(module._forward_hooks): OrderedDict() for module in model.modules()}
+    other = copy.deepcopy(model, no_hooks)
+    other.set_k(k)
+    return other
+
+
+def _prepare(model: ChannelwiseAttentionCodec) -> torch.device:
+    if model.training:
+        model.eval()
+    if model.gaussian_conditional.quantized_cdf.numel() == 0:
+        model.update(force=True)
+    return next(model.parameters()).device
+
+
+def compress_tensor(model: ChannelwiseAttentionCodec, x: Tensor) -> bytes:
+    """Encode one ``(1, 3, H, W)`` image in [0, 1] into a container."""
+    return encode_tensor(model, x)[0]
+
+
+def encode_tensor(
+    model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool = False
+) -> tuple[bytes, dict[str, Tensor] | None]:
+    """Like :func:`compress_tensor`; optionally also returns the y/z likelihoods of the
+    padded image (as an eval-mode forward computes them), from the same pass."""
+    if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
+        raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
+    height, width = x.shape[-2:]
+    _check_size(width, height)
+    device = _prepare(model)
+    padded, _ = pad_image(x.to(device))
+    with torch.no_grad(), exact_kernels():
+        out = model.compress(padded, with_likelihoods=with_likelihoods)
+    model_id, quality = model_identity(model)
+    data = pack_container(model_id, quality, current_k(model), model_fingerprint(model), width, height,
+                          z_stream=out["strings"][1][0], y_stream=out["strings"][0][0])  # fmt: skip
+    return data, out.get("likelihoods")
+
+
+def decompress_tensor(data: bytes, model: ChannelwiseAttentionCodec) -> Tensor:
+    """Decode a container with ``model``; returns ``(1, 3, H, W)`` in [0, 1] (not rounded).
+
+    GABIC decodes with the ``k`` the container records; if ``model`` uses another, a copy with
+    that ``k`` decodes (:func:`with_k`), and ``model`` is not changed.
+    """
+    header = read_header(data)
+    check_model(header, model)
+    _prepare(model)
+    z_h, z_w = header.latent_shape
+    start = header.header_size
+    z_stream = data[start : start + header.z_length]
+    y_stream = data[start + header.z_length :]
+    y_symbols = model.config.M * z_h * 4 * z_w * 4
+    z_symbols = model.config.hyper_channels * z_h * z_w
+    check_stream_length("z", len(z_stream), z_symbols)
+    check_stream_length("y", len(y_stream), y_symbols)
+    decoder = with_k(model, header.k) if isinstance(model, GABIC) else model
+    with torch.no_grad(), exact_kernels():
+        out = decoder.decompress(
+            [[safe_stream(y_stream, y_symbols)], [safe_stream(z_stream, z_symbols)]], (z_h, z_w)
+        )
+    _, unpad = compute_padding(header.height, header.width, min_div=PAD_MULTIPLE)
+    return crop_image(out["x_hat"], unpad).clamp(0, 1)
+
+
+def compress(model: ChannelwiseAttentionCodec, image: object) -> bytes:
+    """Compress ``image`` (PIL image, path, bytes or array; see :func:`gabic.codec.load_image`)."""
+    return compress_tensor(model, image_to_tensor(load_image(image)))
+
+
+def decompress(data: bytes, model: ChannelwiseAttentionCodec | None = None) -> Image.Image:
+    """Decode a container to an 8-bit RGB PIL image.
+
+    Without ``model``, the shipped model named in the container is loaded
+    (:func:`gabic.zoo.load`); containers of other weights need their model.
+    """
+    if model is None:
+        header = read_header(data)
+        from .. import zoo
+
+        try:
+            model = zoo.load(header.model_id, header.quality)
+        except (KeyError, FileNotFoundError, ValueError) as error:
+            raise BitstreamError(
+                f"the container names model {header.model_id!r} q{header.quality}, which is not a "
+                f"shipped model; pass the model that made it ({error})"
+            ) from None
+    return tensor_to_image(decompress_tensor(data, model))

@@ -1,0 +1,224 @@
+"""The container: a small self-describing header around the two rANS streams.
+
+Layout (all integers big-endian)::
+
+    offset size  field
+    0      4     magic b"GABC"
+    4      1     format version (1)
+    5      1     length L of the model id (1..64)
+    6      L     model id, UTF-8 (e.g. "gabic-small"; "gabic" for unnamed weights)
+    6+L    1     quality (0 = unknown)
+    7+L    1     k used by the graph blocks (0 for Zou2022)
+    8+L    8     weight fingerprint (first 8 bytes of a SHA-256 over the state dict)
+    16+L   4     width of the original image
+    20+L   4     height of the original image
+    24+L   4     length of the z stream
+    28+L   4     length of the y stream
+    32+L   4     CRC-32 of everything before it and of the payload
+    36+L   ...   z stream, then y stream
+
+Also here: what identifies a model in a container (:func:`model_identity`,
+:func:`model_fingerprint`, :func:`check_model`) and the limits that keep a crafted stream
+from making the rANS decoder read out of bounds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+import threading
+import weakref
+import zlib
+from dataclasses import dataclass
+
+import torch
+
+from ..models import GABIC, ChannelwiseAttentionCodec
+
+MAGIC = b"GABC"
+FORMAT_VERSION = 1
+#: The codec pads images to multiples of this many pixels (the latent ``z`` is at 1/64).
+PAD_MULTIPLE = 64
+#: Largest image the codec accepts (4K UHD); bigger inputs must be downscaled first.
+MAX_CODEC_PIXELS = 3840 * 2160
+_FIXED = struct.Struct(">BB8sIIIII")  # quality, k, fingerprint, width, height, len_z, len_y, crc
+#: State-dict entries left out of the fingerprint: the entropy coder's tables, derived from the weights.
+_CODER_TABLES = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+
+
+class BitstreamError(ValueError):
+    """The bytes are not a valid container for this model; the message says why."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a container says about itself."""
+
+    model_id: str
+    quality: int
+    k: int
+    fingerprint: bytes
+    width: int
+    height: int
+    z_length: int
+    y_length: int
+    header_size: int
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        """``(h, w)`` of z for the padded image."""
+        padded_h = math.ceil(self.height / PAD_MULTIPLE) * PAD_MULTIPLE
+        padded_w = math.ceil(self.width / PAD_MULTIPLE) * PAD_MULTIPLE
+        return padded_h // 64, padded_w // 64
+
+
+# ------------------------------------------------------------------ model identity
+#: model -> (what its fingerprinted tensors looked like, fingerprint); entries go with their model.
+_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FINGERPRINTS_LOCK = threading.Lock()
+
+
+def model_fingerprint(model: ChannelwiseAttentionCodec) -> bytes:
+    """8 bytes identifying the current weights: the start of a SHA-256 over the architecture name
+    and every state-dict tensor in name order (as float32), the entropy coder's tables left out.
+
+    The value is kept per model (nothing is stored on the model) and recomputed as soon as any of
+    those tensors is replaced or changed in place (PyTorch's version counter, e.g. an optimiser
+    step, ``load_state_dict`` or an in-place op under ``torch.no_grad()``). Writes through
+    ``tensor.data`` bypass the version counter and are not seen.
+    """
+    tensors = sorted(
+        (name, tensor) for name, tensor in model.state_dict(keep_vars=True).items()
+        if not name.endswith(_CODER_TABLES)
+    )  # fmt: skip
+    signature = tuple(
+        (name, tensor.data_ptr(), tensor._version, tuple(tensor.shape), tensor.dtype, tensor.device)
+        for name, tensor in tensors
+    )
+    with _FINGERPRINTS_LOCK:
+        cached = _FINGERPRINTS.get(model)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    digest = hashlib.sha256(model.arch.encode())
+    for name, tensor in tensors:
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    fingerprint = digest.digest()[:8]
+    with _FINGERPRINTS_LOCK:
+        _FINGERPRINTS[model] = (signature, fingerprint)
+    return fingerprint
+
+
+def model_identity(model: ChannelwiseAttentionCodec) -> tuple[str, int]:
+    """``(model id, quality)`` a container records for ``model`` (its ``model_id`` and ``quality``)."""
+    return model.model_id, int(model.quality)
+
+
+def current_k(model: ChannelwiseAttentionCodec) -> int:
+    """The ``k`` a container records: GABIC's current ``k``, 0 for Zou2022."""
+    return model.k if isinstance(model, GABIC) else 0
+
+
+def check_model(header: Header, model: ChannelwiseAttentionCodec) -> None:
+    """Raise :class:`BitstreamError` if ``model`` did not make the container."""
+    model_id, quality = model_identity(model)
+    if header.fingerprint != model_fingerprint(model):
+        made_by = f"{header.model_id}" + (f" q{header.quality}" if header.quality else "")
+        ours = f"{model_id}" + (f" q{quality}" if quality else "")
+        raise BitstreamError(
+            f"this file was made by another model ({made_by}); it cannot be decoded with {ours}"
+        )
+    if isinstance(model, GABIC):
+        largest = min(w * w for w in model.config.windows) - 1
+        if not 1 <= header.k <= largest:
+            raise BitstreamError(f"corrupted header (k={header.k})")
+
+
+# ---------------------------------------------------------------- writing, reading
+def pack_container(model_id: str, quality: int, k: int, fingerprint: bytes, width: int, height: int,
+                   z_stream: bytes, y_stream: bytes) -> bytes:  # fmt: skip
+    """The container bytes: header, checksum, then the z and y streams."""
+    name = model_id.encode()
+    if not 1 <= len(name) <= 64:
+        raise ValueError(f"model id {model_id!r} must be 1..64 bytes")
+    head = MAGIC + bytes([FORMAT_VERSION, len(name)]) + name
+    fixed = struct.pack(">BB8sIIII", quality, k, fingerprint, width, height, len(z_stream), len(y_stream))
+    crc = zlib.crc32(head + fixed + z_stream + y_stream)
+    return head + fixed + struct.pack(">I", crc) + z_stream + y_stream
+
+
+def read_header(data: bytes) -> Header:
+    """Parse and check a container's header and checksum (no decoding).
+
+    Raises:
+        BitstreamError: wrong magic or version, truncated, inconsistent sizes,
+            or a checksum mismatch (corrupted file).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BitstreamError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < 6:
+        raise BitstreamError(f"too short to be a GABIC container ({len(data)} bytes)")
+    if data[:4] != MAGIC:
+        raise BitstreamError("not a GABIC container (wrong magic bytes)")
+    if data[4] != FORMAT_VERSION:
+        raise BitstreamError(f"unsupported container version {data[4]} (this reader knows {FORMAT_VERSION})")
+    name_length = data[5]
+    if not 1 <= name_length <= 64:
+        raise BitstreamError(f"corrupted header (model id length {name_length})")
+    header_size = 6 + name_length + _FIXED.size
+    if len(data) < header_size:
+        raise BitstreamError(f"truncated container ({len(data)} bytes, header needs {header_size})")
+    try:
+        model_id = data[6 : 6 + name_length].decode("utf-8")
+    except UnicodeDecodeError:
+        raise BitstreamError("corrupted header (model id is not UTF-8)") from None
+    quality, k, fingerprint, width, height, z_length, y_length, crc = _FIXED.unpack_from(
+        data, 6 + name_length
+    )
+    if width < 1 or height < 1 or width * height > MAX_CODEC_PIXELS:
+        raise BitstreamError(f"corrupted header (image size {width}×{height})")
+    expected = header_size + z_length + y_length
+    if len(data) < expected:
+        raise BitstreamError(f"truncated container ({len(data)} of {expected} bytes)")
+    if len(data) > expected:
+        raise BitstreamError(f"{len(data) - expected} unexpected bytes after the container")
+    body = data[: header_size - 4] + data[header_size:]
+    if zlib.crc32(body) != crc:
+        raise BitstreamError("corrupted container (checksum mismatch)")
+    return Header(model_id, quality, k, fingerprint, width, height, z_length, y_length, header_size)
+
+
+# ------------------------------------------------------------------- stream limits
+#: A non-escape symbol costs at most 16 bits (the coder's precision), so a valid stream is
+#: shorter than this many bytes per coded symbol (+ :data:`STREAM_SLACK`); longer ones are refused.
+MAX_STREAM_BYTES_PER_SYMBOL = 2
+STREAM_SLACK = 1024
+
+
+def check_stream_length(kind: str, length: int, symbols: int) -> None:
+    """Raise :class:`BitstreamError` if a ``kind`` stream of ``length`` bytes is longer than any
+    valid stream of ``symbols`` symbols."""
+    limit = MAX_STREAM_BYTES_PER_SYMBOL * symbols + STREAM_SLACK
+    if length > limit:
+        raise BitstreamError(
+            f"corrupted container ({kind} stream of {length:,} bytes is longer than any valid "
+            f"stream for {symbols:,} symbols, at most {limit:,})"
+        )
+
+
+def safe_stream(stream: bytes, symbols: int) -> bytes:
+    """Zero-pad a stream so CompressAI's rANS decoder (no bounds checks) can never read
+    past the buffer, whatever the bytes are.
+
+    Per decoded symbol the 64-bit rANS decoder reads at most one 32-bit word
+    when it renormalises. Escape ("bypass") symbols read more: a run of
+    all-ones nibbles adds up to 15 per nibble to the count of raw nibbles to
+    read next, so ``L`` crafted bytes can make it read about ``15 * L`` bytes
+    more (measured: a 100 kB stream of ``0xff`` crashed the process with the
+    former ``4 * symbols`` padding). Zero padding stops the runs. Hence
+    ``4 * symbols + 16 * L`` plus slack; :func:`check_stream_length` bounds
+    ``L``. A valid stream never reaches the padding.
+    """
+    return stream + bytes(4 * symbols + 16 * len(stream) + 4096)

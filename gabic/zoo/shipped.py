@@ -1,0 +1,92 @@
+"""The shipped models: ``{name}-q{quality}.safetensors`` and their cards in ``assets/weights``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..models import SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig
+from .authors import load_checkpoint
+from .files import WeightsFile, default_device, load_weights, read_weights
+
+#: Folder of the shipped weights (``{name}-q{quality}.safetensors`` + ``.json`` model card).
+#: The environment variable ``GABIC_WEIGHTS_DIR`` points it elsewhere (tests use this).
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "weights"
+
+#: Shipped model families: name -> (architecture, configuration).
+SHIPPED: dict[str, tuple[str, ModelConfig]] = {
+    "gabic-small": ("gabic", SMALL_CONFIG),
+    "zou2022-small": ("zou2022", SMALL_CONFIG),
+}
+QUALITIES = (1, 2, 3, 4)
+
+
+def weights_dir() -> Path:
+    """Where shipped weights are looked up (``$GABIC_WEIGHTS_DIR`` or ``assets/weights``)."""
+    override = os.environ.get("GABIC_WEIGHTS_DIR")
+    return Path(override) if override else SHIPPED_WEIGHTS_DIR
+
+
+def shipped_path(name: str, quality: int) -> Path:
+    if name not in SHIPPED:
+        raise KeyError(f"unknown model {name!r}; shipped models: {sorted(SHIPPED)}")
+    if quality not in QUALITIES:
+        raise ValueError(f"quality must be one of {QUALITIES}, got {quality}")
+    return weights_dir() / f"{name}-q{quality}.safetensors"
+
+
+def available(name: str) -> list[int]:
+    """Qualities of shipped model ``name`` present on disk."""
+    return [q for q in QUALITIES if shipped_path(name, q).is_file()]
+
+
+#: (path, modification time, size) -> what the file holds: the tensors are read once, the
+#: models built from them are new every time. A rewritten file is read again.
+_FILES: dict[tuple[str, int, int], WeightsFile] = {}
+_MAX_FILES = 32
+
+
+def _read_shipped(path: Path) -> WeightsFile:
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    weights = _FILES.get(key)
+    if weights is None:
+        weights = read_weights(path)
+        if len(_FILES) >= _MAX_FILES:
+            _FILES.clear()
+        _FILES[key] = weights
+    return weights
+
+
+def load(name: str, quality: int, device: torch.device | str | None = None) -> ChannelwiseAttentionCodec:
+    """A shipped model (``"gabic-small"`` or ``"zou2022-small"``) at ``quality`` 1..4, eval mode,
+    on ``device`` (default: CUDA if present).
+
+    Every call returns a new model of its own (changing its ``k`` or weights changes no other);
+    only the file's tensors are kept in memory between calls.
+    """
+    path = shipped_path(name, quality)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.name} is not shipped yet (looked in {path.parent})")
+    return _read_shipped(path).build(device or default_device(), model_id=name, quality=quality)
+
+
+def load_model(spec: str, quality: int | None = None, arch: str | None = None,
+               device: torch.device | str | None = None) -> ChannelwiseAttentionCodec:  # fmt: skip
+    """Resolve ``spec``: a shipped name (needs ``quality``), a ``.safetensors`` file of ours,
+    or an authors' ``.pth.tar``/``.pt`` checkpoint (needs ``arch``)."""
+    if spec in SHIPPED:
+        if quality is None:
+            raise ValueError(f"{spec}: pass a quality (1..4)")
+        return load(spec, quality, device)
+    path = Path(spec)
+    if path.suffix == ".safetensors":
+        return load_weights(path, arch, device)
+    if path.suffix in (".tar", ".pth", ".pt", ".ckpt"):
+        return load_checkpoint(path, arch or "gabic", device)
+    raise ValueError(
+        f"{spec!r} is neither a shipped model ({', '.join(sorted(SHIPPED))}) "
+        "nor a .safetensors / .pth.tar file"
+    )
