@@ -15,7 +15,7 @@ from pathlib import Path
 #: Subcommands implemented in their own modules: name -> (module, help).
 #: Each module provides ``build_argument_parser(parser)`` and ``run(args) -> int``.
 COMMAND_MODULES = {
-    "train": ("gabic.train.loop", "train a model (rate-distortion loss)"),
+    "train": ("gabic.train.cli", "train a model (rate-distortion loss)"),
     "eval": ("gabic.eval.rd", "evaluate models or classic codecs on an image folder"),
     "bdrate": ("gabic.eval.bd", "BD-rate / BD-PSNR between result files and an RD plot"),
     "bench": ("gabic.bench.cli", "timings, FLOPs and memory of both models (paper Table 1)"),

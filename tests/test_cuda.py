@@ -78,7 +78,7 @@ def test_graph_paths_agree_on_gpu():
 def test_training_steps_on_gpu(tmp_path):
     import json
 
-    from gabic.train import loop as train
+    from gabic.train import cli as train
 
     data = tmp_path / "train"
     data.mkdir()

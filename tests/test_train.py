@@ -14,7 +14,7 @@ import torch
 from helpers import TINY_CONFIG, random_image
 from safetensors.torch import load_file
 
-from gabic.train import loop as train
+from gabic.train import cli, runfolder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def _args(data: tuple[Path, Path, Path], out: Path, steps: int, **extra: object)
 
 
 def _run(argv: list[str]) -> None:
-    assert train.main(argv) == 0
+    assert cli.main(argv) == 0
 
 
 @pytest.mark.parametrize("arch", ["gabic", "zou2022"])
@@ -70,7 +70,6 @@ def test_resume_is_exact(tiny_data, tmp_path):
     b = load_file(str(resumed / "weights.safetensors"))
     assert a.keys() == b.keys()
     assert all((a[k] == b[k]).all() for k in a)
-    assert train.weights_checksum  # the helper used for replicas exists
 
 
 def test_fine_tuning_starts_from_given_weights(tiny_data, tmp_path):
@@ -167,7 +166,7 @@ def test_steps_file_sets_the_budget_and_final_decay_lowers_the_lr(tiny_data, tmp
 
 
 def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path):
-    """scripts/gpu_round.py (here on the CPU, tiny models): calibrates, writes one step budget,
+    """training/gpu_round.py (here on the CPU, tiny models): calibrates, writes one step budget,
     every run stops exactly there; ``pack`` writes fp16 weights with fp32 bounds and the logs."""
     from safetensors.torch import save_file
 
@@ -179,7 +178,7 @@ def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path
     for arch in ("gabic", "zou2022"):
         save_file(build_model(arch, TINY_CONFIG).state_dict(), str(parents / f"{arch}-q4.safetensors"))
     root = tmp_path / "round"
-    command = [sys.executable, str(ROOT / "scripts" / "gpu_round.py"), "train", "--root", str(root),
+    command = [sys.executable, str(ROOT / "training" / "gpu_round.py"), "train", "--root", str(root),
                "--qualities", "4", "--parent", str(parents / "{arch}-q{quality}.safetensors"),
                "--seconds", "30", "--calibrate-after", "10", "--calibrate-window", "6", "--grace", "60", "--",
                "--config", str(config), "--train-dir", str(train_dir), "--val-dir", str(val_dir),
@@ -192,7 +191,7 @@ def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path
     assert summary["budget"] > 0 and set(summary["steps"].values()) == {summary["budget"]}
     packed = tmp_path / "packed"
     for arch in ("gabic", "zou2022"):
-        pack = [sys.executable, str(ROOT / "scripts" / "gpu_round.py"), "pack", "--root", str(root),
+        pack = [sys.executable, str(ROOT / "training" / "gpu_round.py"), "pack", "--root", str(root),
                 "--arch", arch, "--to", str(packed), "--logs"]  # fmt: skip
         assert subprocess.run(pack, env=env, timeout=120, cwd=ROOT).returncode == 0
         weights = load_file(str(packed / f"{arch}-small-q4.safetensors"))
@@ -216,32 +215,48 @@ def test_ddp_replicas_share_the_step_budget_of_the_steps_file(tiny_data, tmp_pat
 
 
 @pytest.mark.parametrize("arch", ["gabic", "zou2022"])
-def test_bf16_autocast_covers_the_transforms_in_training_only(arch):
-    """--bf16: the transforms compute in bfloat16 while training, their outputs and the
-    likelihoods are float32; in eval mode the model is the float32 model, bit for bit."""
+def test_bf16_autocast_covers_the_transforms_and_leaves_the_entropy_models_in_float32(arch):
+    """--bf16: the training step runs the model under bfloat16 autocast; the transforms compute
+    in bfloat16, the entropy models get float32 inputs and give float32 likelihoods, x_hat is
+    float32. Nothing is attached to the model: in eval mode, without autocast, it equals a float32
+    model with the same weights bit for bit, and its state dict keeps its keys."""
     from gabic.models import build_model
 
     reference = build_model(arch, TINY_CONFIG).eval()
     model = build_model(arch, TINY_CONFIG)
     model.load_state_dict(reference.state_dict())
-    train.autocast_transforms(model)
-    assert list(model.state_dict()) == list(reference.state_dict())
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 
     seen = {}
 
-    def record_dtype(module, inputs, output):  # returns None: the output is left as it is
-        seen["g_a.0"] = output.dtype
+    def record_output(name):
+        def hook(module, inputs, output):  # returns None: the output is left as it is
+            seen[name] = output.dtype
 
-    hook = model.g_a[0].register_forward_hook(record_dtype)
+        return hook
+
+    def record_inputs(name):
+        def hook(module, inputs):
+            seen[name] = {t.dtype for t in inputs if isinstance(t, torch.Tensor)}
+
+        return hook
+
+    hooks = [model.g_a[0].register_forward_hook(record_output("g_a.0")),
+             model.cc_mean_transforms[0].register_forward_hook(record_output("cc_mean.0")),
+             model.entropy_bottleneck.register_forward_pre_hook(record_inputs("entropy_bottleneck")),
+             model.gaussian_conditional.register_forward_pre_hook(record_inputs("gaussian_conditional"))]  # fmt: skip
     model.train()
-    out = model(x)
-    hook.remove()
-    assert seen["g_a.0"] == torch.bfloat16  # a convolution inside g_a ran in bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    for hook in hooks:
+        hook.remove()
+    assert seen["g_a.0"] == torch.bfloat16 and seen["cc_mean.0"] == torch.bfloat16
+    assert seen["entropy_bottleneck"] == {torch.float32} and seen["gaussian_conditional"] == {torch.float32}
     assert out["x_hat"].dtype == torch.float32
     assert all(v.dtype == torch.float32 for v in out["likelihoods"].values())
     out["x_hat"].mean().backward()
     assert model.g_a[0].weight.grad is not None and model.g_a[0].weight.grad.dtype == torch.float32
+    assert list(model.state_dict()) == list(reference.state_dict())
 
     model.eval()
     with torch.no_grad():
@@ -268,7 +283,7 @@ def test_lineage_survives_shipping_over_the_parent_file(tiny_data, tmp_path):
     _run(_args(tiny_data, first, 3))
     parent = ship.ship(first, "gabic-small", 2, out_dir=shipped)
     _run(_args(tiny_data, second, 2, init_from=parent))
-    assert (second / train.PARENT_CARD).is_file()
+    assert (second / runfolder.PARENT_CARD).is_file()
     for _ in range(2):  # the second time, the file it started from is its own shipped copy
         card = json.loads(
             ship.ship(second, "gabic-small", 2, out_dir=shipped).with_suffix(".json").read_text()

@@ -66,7 +66,8 @@ class ChannelwiseAttentionCodec(CompressionModel):
     ``1..L``: ``y`` and ``z`` are multiplied by the gain vectors of the quality
     (:class:`~gabic.layers.GainUnits`) before quantisation, and ``ẑ`` and
     ``ŷ`` by the inverse gains before ``h_*_s`` and ``g_s``. ``forward``,
-    ``compress`` and ``decompress`` then take ``quality``.
+    ``compress`` and ``decompress`` then take ``quality`` (default: the model's
+    own ``quality``, the operating point it was loaded at).
 
     Subclasses implement :meth:`window_block`, the only difference between
     the two models. The slice loop (:meth:`_code_slices`) is written once and
@@ -77,7 +78,8 @@ class ChannelwiseAttentionCodec(CompressionModel):
         config: the widths (:class:`~gabic.models.ModelConfig`).
         model_id: the name containers record (``"gabic-small"``, ``"gabic-paper"``...);
             ``arch`` unless given.
-        quality: the quality the weights were trained for (0: unknown), as given.
+        quality: the quality the weights were trained for (0: unknown), as given; for a
+            variable-rate model the operating point used when a call passes no quality.
         card: the model card the weights came with (``{}`` if none).
     """
 
@@ -167,7 +169,12 @@ class ChannelwiseAttentionCodec(CompressionModel):
         if not self.config.variable_rate:
             return None
         if quality is None:
-            raise ValueError(f"this variable-rate model needs a quality in 1..{self.config.rate_levels}")
+            if not 1 <= self.quality <= self.config.rate_levels:
+                raise ValueError(
+                    f"this variable-rate model needs a quality in 1..{self.config.rate_levels} "
+                    f"(it was built with quality={self.quality})"
+                )
+            quality = self.quality
         return (*self.y_gain.gains(quality), *self.z_gain.gains(quality))
 
     def _code_slices(
@@ -212,30 +219,45 @@ class ChannelwiseAttentionCodec(CompressionModel):
 
         Returns ``{"x_hat", "likelihoods": {"y", "z"}}`` (the CompressAI contract).
         In eval mode ``x_hat`` equals :meth:`decompress` of :meth:`compress` exactly.
+
+        Under an outer ``torch.autocast`` (training with ``--bf16``) the transforms run in the
+        autocast dtype while gains, noise/rounding and both entropy models run in float32
+        (autocast disabled, inputs cast with ``.float()``); ``x_hat`` is returned as float32.
+        Without autocast every cast is a no-op.
         """
         round_ = quantize_ste if self.training else torch.round
         gains = self.rate_gains(quality)
+        device_type = x.device.type
         y = self.g_a(x)
-        if gains is not None:
-            y = y * gains[0]
+        with torch.autocast(device_type, enabled=False):
+            y = y.float()
+            if gains is not None:
+                y = y * gains[0]
         z = self.h_a(y)
-        if gains is not None:
-            z = z * gains[2]
-        _, z_likelihoods = self.entropy_bottleneck(z)
-        medians = self._z_medians()
-        z_hat = round_(z - medians) + medians
-        latent_means, latent_scales = self._hyper_decode(z_hat if gains is None else z_hat * gains[3])
+        with torch.autocast(device_type, enabled=False):
+            z = z.float()
+            if gains is not None:
+                z = z * gains[2]
+            _, z_likelihoods = self.entropy_bottleneck(z)
+            medians = self._z_medians()
+            z_hat = round_(z - medians) + medians
+            z_hat = z_hat if gains is None else z_hat * gains[3]
+        latent_means, latent_scales = self._hyper_decode(z_hat)
 
         y_slices = y.chunk(self.config.num_slices, dim=1)
         y_likelihoods: list[Tensor] = []
 
         def quantise(i: int, mu: Tensor, scale: Tensor) -> Tensor:
-            _, likelihood = self.gaussian_conditional(y_slices[i], scale, mu)
-            y_likelihoods.append(likelihood)
-            return round_(y_slices[i] - mu) + mu
+            with torch.autocast(device_type, enabled=False):
+                mu, scale = mu.float(), scale.float()
+                _, likelihood = self.gaussian_conditional(y_slices[i], scale, mu)
+                y_likelihoods.append(likelihood)
+                return round_(y_slices[i] - mu) + mu
 
         y_hat = self._code_slices(latent_means, latent_scales, y.shape[-2:], quantise)
-        x_hat = self.g_s(y_hat if gains is None else y_hat * gains[1])
+        with torch.autocast(device_type, enabled=False):
+            y_hat_scaled = y_hat if gains is None else y_hat.float() * gains[1]
+        x_hat = self.g_s(y_hat_scaled).float()
         return {
             "x_hat": x_hat,
             "likelihoods": {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods},

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import zoo
 from ..models import ModelConfig, build_model
-from .loop import load_weights_into
+from .runfolder import PARENT_CARD, load_weights_into
 
 
 def _best_validation(run: Path) -> dict[str, Any] | None:
@@ -45,9 +45,7 @@ def _evaluation_numbers(results: Path, name: str, quality: int) -> dict[str, Any
 def _lineage(recipe: dict[str, Any], run: Path) -> list[dict[str, Any]]:
     """The runs this one was started from (``--init-from``), nearest first, as far as their
     folders (``state.json`` beside the weights file) or, for a shipped file, the copy of its
-    card kept in the run folder (:data:`gabic.train.PARENT_CARD`) tell."""
-    from .loop import PARENT_CARD
-
+    card kept in the run folder (:data:`gabic.train.runfolder.PARENT_CARD`) tell."""
     chain: list[dict[str, Any]] = []
     init_from, folder = recipe.get("init_from"), run
     while init_from and len(chain) < 8:
@@ -78,14 +76,16 @@ def _lineage(recipe: dict[str, Any], run: Path) -> list[dict[str, Any]]:
 
 def _default_recipe(state: dict[str, Any]) -> dict[str, Any]:
     """Runs started before arguments were recorded used the trainer's defaults."""
-    from .loop import build_argument_parser as train_parser
+    from .cli import RECIPES
+    from .cli import build_argument_parser as train_parser
 
     defaults = {
         action.dest: action.default
         for action in train_parser()._actions
         if action.default is not None and action.dest != "help"
     }
-    return {**defaults, "lmbda": state["lmbda"], "arch": state["arch"], "seed": state.get("seed")}
+    return {**defaults, **RECIPES["default"], "lmbda": state["lmbda"], "arch": state["arch"],
+            "seed": state.get("seed")}  # fmt: skip
 
 
 def ship(run: Path, name: str, quality: int, weights: str = "best",
