@@ -23,10 +23,22 @@ COMMAND_MODULES = {
 }
 
 
+def quality_argument(text: str) -> float:
+    """A quality from the command line: 1..4, continuous for variable-rate models (e.g. 2.5)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"quality must be a number in 1..4, got {text!r}") from None
+    if not 1 <= value <= 4:
+        raise argparse.ArgumentTypeError(f"quality must be in 1..4, got {text}")
+    return value
+
+
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="shipped model (gabic-small, zou2022-small) or a weights file")  # fmt: skip
-    parser.add_argument("--quality", type=int, choices=[1, 2, 3, 4], help="for shipped models")
+    parser.add_argument("--quality", type=quality_argument,
+                        help="1..4 (the paper's four λ); any value in between for a variable-rate model")  # fmt: skip
     parser.add_argument("--arch", choices=["gabic", "zou2022"], help="for a checkpoint path")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
 
@@ -42,7 +54,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         model.set_k(args.k)
     image = load_image(args.input)
     start = time.perf_counter()
-    data = codec.compress_tensor(model, image_to_tensor(image))
+    data = codec.compress_tensor(model, image_to_tensor(image), pad=args.pad)
     elapsed = time.perf_counter() - start
     Path(args.output).write_bytes(data)
     bpp = len(data) * 8 / (image.width * image.height)
@@ -63,7 +75,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     image.save(args.output)
     bpp = len(data) * 8 / (header.width * header.height)
     print(f"{args.output}: {header.width}×{header.height} from {len(data)} bytes ({bpp:.4f} bpp, "
-          f"{header.model_id} q{header.quality}, k={header.k}), decoded in {elapsed * 1000:.0f} ms")  # fmt: skip
+          f"{header.model_id} {codec.format_quality(header.quality)}, k={header.k}), decoded in {elapsed * 1000:.0f} ms")  # fmt: skip
     return 0
 
 
@@ -75,12 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     _add_model_arguments(p)
     p.add_argument("--k", type=int, help="neighbours per node for GABIC (default: trained k)")
+    p.add_argument("--pad", choices=["edge", "zero"], default="edge",
+                   help="padding to a multiple of 64: repeat the edge pixels (default) or zeros (the "
+                   "reference codecs' rule, for paper-conformant numbers)")  # fmt: skip
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("decompress", help=".gabic bitstream -> PNG")
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--model", help="needed only for weights that are not shipped")
-    p.add_argument("--quality", type=int, choices=[1, 2, 3, 4])
+    p.add_argument("--quality", type=quality_argument)
     p.add_argument("--arch", choices=["gabic", "zou2022"])
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_decompress)

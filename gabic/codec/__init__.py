@@ -12,6 +12,8 @@ without its model).
 """
 
 from .coding import (
+    DEFAULT_PAD,
+    PAD_MODES,
     compress,
     compress_tensor,
     crop_image,
@@ -29,9 +31,12 @@ from .container import (
     MAX_STREAM_BYTES_PER_SYMBOL,
     PAD_MULTIPLE,
     STREAM_SLACK,
+    VARIABLE_RATE_VERSION,
     BitstreamError,
     Header,
     check_model,
+    coded_quality,
+    format_quality,
     model_fingerprint,
     model_identity,
     read_header,
@@ -39,6 +44,11 @@ from .container import (
 from .images import ImageInputError, image_to_tensor, list_images, load_image, tensor_to_image
 
 __all__ = [
+    "DEFAULT_PAD",
+    "PAD_MODES",
+    "VARIABLE_RATE_VERSION",
+    "coded_quality",
+    "format_quality",
     "FORMAT_VERSION",
     "MAGIC",
     "MAX_CODEC_PIXELS",

@@ -1,7 +1,10 @@
 """Image -> container -> image with CompressAI's rANS coder.
 
 The image is padded to a multiple of 64 (CompressAI's ``compute_padding``, split evenly between
-the two sides), coded, decoded and cropped back. Encoding and decoding never change the model
+the two sides), coded, decoded and cropped back. The padding repeats the edge pixels by default
+(``pad="edge"``): the padded border then costs almost no bits, where zeros (``pad="zero"``, the
+reference codecs' rule, kept for paper-conformant evaluation) put an artificial edge into the
+latent. The decoder only crops, so it does not need to know which rule the encoder used. Encoding and decoding never change the model
 they are given: a container made with another ``k`` is decoded by a copy (:func:`with_k`).
 """
 
@@ -26,6 +29,7 @@ from .container import (
     check_model,
     check_stream_length,
     current_k,
+    format_quality,
     model_fingerprint,
     model_identity,
     pack_container,
@@ -34,11 +38,20 @@ from .container import (
 )
 from .images import image_to_tensor, load_image, tensor_to_image
 
+#: Padding rules: name -> ``torch.nn.functional.pad`` mode. ``"edge"`` is the default.
+PAD_MODES: dict[str, str] = {"edge": "replicate", "zero": "constant"}
+DEFAULT_PAD = "edge"
 
-def pad_image(x: Tensor) -> tuple[Tensor, tuple[int, int, int, int]]:
-    """Zero-pad ``(B, 3, H, W)`` to multiples of 64, evenly; returns (padded, unpad)."""
+
+def pad_image(x: Tensor, mode: str = DEFAULT_PAD) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Pad ``(B, 3, H, W)`` to multiples of 64, evenly on both sides, by repeating the edge
+    pixels (``mode="edge"``) or with zeros (``"zero"``); returns ``(padded, unpad)``."""
+    if mode not in PAD_MODES:
+        raise ValueError(f"padding must be one of {sorted(PAD_MODES)}, got {mode!r}")
     pad, unpad = compute_padding(x.shape[-2], x.shape[-1], min_div=PAD_MULTIPLE)
-    return F.pad(x, pad, mode="constant", value=0.0), unpad
+    if not any(pad):
+        return x, unpad
+    return F.pad(x, pad, mode=PAD_MODES[mode]), unpad
 
 
 def crop_image(x: Tensor, unpad: tuple[int, int, int, int]) -> Tensor:
@@ -104,13 +117,14 @@ def _prepare(model: ChannelwiseAttentionCodec) -> torch.device:
     return next(model.parameters()).device
 
 
-def compress_tensor(model: ChannelwiseAttentionCodec, x: Tensor) -> bytes:
-    """Encode one ``(1, 3, H, W)`` image in [0, 1] into a container."""
-    return encode_tensor(model, x)[0]
+def compress_tensor(model: ChannelwiseAttentionCodec, x: Tensor, pad: str = DEFAULT_PAD) -> bytes:
+    """Encode one ``(1, 3, H, W)`` image in [0, 1] into a container (``pad``: see :func:`pad_image`).
+    A variable-rate model codes at its ``quality`` (:func:`~gabic.codec.container.coded_quality`)."""
+    return encode_tensor(model, x, pad=pad)[0]
 
 
 def encode_tensor(
-    model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool = False
+    model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool = False, pad: str = DEFAULT_PAD
 ) -> tuple[bytes, dict[str, Tensor] | None]:
     """Like :func:`compress_tensor`; optionally also returns the y/z likelihoods of the
     padded image (as an eval-mode forward computes them), from the same pass."""
@@ -119,12 +133,16 @@ def encode_tensor(
     height, width = x.shape[-2:]
     _check_size(width, height)
     device = _prepare(model)
-    padded, _ = pad_image(x.to(device))
-    with torch.no_grad(), exact_kernels():
-        out = model.compress(padded, with_likelihoods=with_likelihoods)
+    padded, _ = pad_image(x.to(device), pad)
     model_id, quality = model_identity(model)
+    variable_rate = model.config.variable_rate
+    with torch.no_grad(), exact_kernels():
+        out = model.compress(
+            padded, with_likelihoods=with_likelihoods, quality=quality if variable_rate else None
+        )
     data = pack_container(model_id, quality, current_k(model), model_fingerprint(model), width, height,
-                          z_stream=out["strings"][1][0], y_stream=out["strings"][0][0])  # fmt: skip
+                          z_stream=out["strings"][1][0], y_stream=out["strings"][0][0],
+                          variable_rate=variable_rate)  # fmt: skip
     return data, out.get("likelihoods")
 
 
@@ -145,18 +163,29 @@ def decompress_tensor(data: bytes, model: ChannelwiseAttentionCodec) -> Tensor:
     z_symbols = model.config.hyper_channels * z_h * z_w
     check_stream_length("z", len(z_stream), z_symbols)
     check_stream_length("y", len(y_stream), y_symbols)
+    if header.variable_rate != model.config.variable_rate:
+        kind = "a variable-rate" if header.variable_rate else "a one-rate"
+        raise BitstreamError(
+            f"this file was made by {kind} model; it cannot be decoded with {model.model_id}"
+        )
     decoder = with_k(model, header.k) if isinstance(model, GABIC) else model
+    quality = header.quality if header.variable_rate else None
+    if quality is not None and not 1 <= quality <= model.config.rate_levels:
+        raise BitstreamError(f"corrupted header (quality {quality:g})")
     with torch.no_grad(), exact_kernels():
         out = decoder.decompress(
-            [[safe_stream(y_stream, y_symbols)], [safe_stream(z_stream, z_symbols)]], (z_h, z_w)
+            [[safe_stream(y_stream, y_symbols)], [safe_stream(z_stream, z_symbols)]],
+            (z_h, z_w),
+            quality=quality,
         )
     _, unpad = compute_padding(header.height, header.width, min_div=PAD_MULTIPLE)
     return crop_image(out["x_hat"], unpad).clamp(0, 1)
 
 
-def compress(model: ChannelwiseAttentionCodec, image: object) -> bytes:
-    """Compress ``image`` (PIL image, path, bytes or array; see :func:`gabic.codec.load_image`)."""
-    return compress_tensor(model, image_to_tensor(load_image(image)))
+def compress(model: ChannelwiseAttentionCodec, image: object, pad: str = DEFAULT_PAD) -> bytes:
+    """Compress ``image`` (PIL image, path, bytes or array; see :func:`gabic.codec.load_image`);
+    ``pad`` is the padding rule (:func:`pad_image`)."""
+    return compress_tensor(model, image_to_tensor(load_image(image)), pad)
 
 
 def decompress(data: bytes, model: ChannelwiseAttentionCodec | None = None) -> Image.Image:
@@ -173,7 +202,7 @@ def decompress(data: bytes, model: ChannelwiseAttentionCodec | None = None) -> I
             model = zoo.load(header.model_id, header.quality)
         except (KeyError, FileNotFoundError, ValueError) as error:
             raise BitstreamError(
-                f"the container names model {header.model_id!r} q{header.quality}, which is not a "
+                f"the container names model {header.model_id!r} {format_quality(header.quality)}, which is not a "
                 f"shipped model; pass the model that made it ({error})"
             ) from None
     return tensor_to_image(decompress_tensor(data, model))

@@ -4,11 +4,11 @@ Layout (all integers big-endian)::
 
     offset size  field
     0      4     magic b"GABC"
-    4      1     format version (1)
+    4      1     format version: 1 (one-rate model) or 2 (variable-rate model)
     5      1     length L of the model id (1..64)
     6      L     model id, UTF-8 (e.g. "gabic-small"; "gabic" for unnamed weights)
-    6+L    1     quality (0 = unknown)
-    7+L    1     k used by the graph blocks (0 for Zou2022)
+    6+L    1     quality (0 = unknown)                 version 2: 2 bytes, quality × 100
+    7+L    1     k used by the graph blocks (0 for Zou2022)        (all later offsets + 1)
     8+L    8     weight fingerprint (first 8 bytes of a SHA-256 over the state dict)
     16+L   4     width of the original image
     20+L   4     height of the original image
@@ -16,6 +16,11 @@ Layout (all integers big-endian)::
     28+L   4     length of the y stream
     32+L   4     CRC-32 of everything before it and of the payload
     36+L   ...   z stream, then y stream
+
+A variable-rate model codes at a continuous quality; version 2 records it in hundredths, and
+the encoder codes at exactly that recorded value (:func:`coded_quality`), so the decoder's gain
+vectors are the encoder's bit for bit. One-rate models write version 1, whose bytes are those
+of every earlier release.
 
 Also here: what identifies a model in a container (:func:`model_identity`,
 :func:`model_fingerprint`, :func:`check_model`) and the limits that keep a crafted stream
@@ -37,12 +42,16 @@ import torch
 from ..models import GABIC, ChannelwiseAttentionCodec
 
 MAGIC = b"GABC"
+#: Version written for one-rate models (and the only one before variable-rate models).
 FORMAT_VERSION = 1
+#: Version written for variable-rate models: the quality takes two bytes (hundredths).
+VARIABLE_RATE_VERSION = 2
 #: The codec pads images to multiples of this many pixels (the latent ``z`` is at 1/64).
 PAD_MULTIPLE = 64
 #: Largest image the codec accepts (4K UHD); bigger inputs must be downscaled first.
 MAX_CODEC_PIXELS = 3840 * 2160
 _FIXED = struct.Struct(">BB8sIIIII")  # quality, k, fingerprint, width, height, len_z, len_y, crc
+_FIXED_V2 = struct.Struct(">HB8sIIIII")  # quality × 100, then as version 1
 #: State-dict entries left out of the fingerprint: the entropy coder's tables, derived from the weights.
 _CODER_TABLES = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 
@@ -53,10 +62,10 @@ class BitstreamError(ValueError):
 
 @dataclass(frozen=True)
 class Header:
-    """What a container says about itself."""
+    """What a container says about itself (``quality`` in hundredths' precision for version 2)."""
 
     model_id: str
-    quality: int
+    quality: float
     k: int
     fingerprint: bytes
     width: int
@@ -64,6 +73,12 @@ class Header:
     z_length: int
     y_length: int
     header_size: int
+    version: int = FORMAT_VERSION
+
+    @property
+    def variable_rate(self) -> bool:
+        """True when a variable-rate model made the container (version 2)."""
+        return self.version == VARIABLE_RATE_VERSION
 
     @property
     def latent_shape(self) -> tuple[int, int]:
@@ -110,9 +125,26 @@ def model_fingerprint(model: ChannelwiseAttentionCodec) -> bytes:
     return fingerprint
 
 
-def model_identity(model: ChannelwiseAttentionCodec) -> tuple[str, int]:
-    """``(model id, quality)`` a container records for ``model`` (its ``model_id`` and ``quality``)."""
+def model_identity(model: ChannelwiseAttentionCodec) -> tuple[str, float]:
+    """``(model id, quality)`` a container records for ``model`` (its ``model_id`` and ``quality``:
+    an integer for a one-rate model, :func:`coded_quality` for a variable-rate one)."""
+    if model.config.variable_rate:
+        return model.model_id, coded_quality(model)
     return model.model_id, int(model.quality)
+
+
+def coded_quality(model: ChannelwiseAttentionCodec) -> float:
+    """The quality a variable-rate ``model`` codes at: its ``quality`` rounded to hundredths
+    (what version 2 records). Raises ``ValueError`` outside ``1..rate_levels``."""
+    quality = round(float(model.quality) * 100) / 100
+    if not 1 <= quality <= model.config.rate_levels:
+        raise ValueError(f"quality must be in 1..{model.config.rate_levels}, got {model.quality}")
+    return quality
+
+
+def format_quality(quality: float) -> str:
+    """``"q3"`` or ``"q2.5"``, as messages and labels show a quality."""
+    return f"q{quality:g}"
 
 
 def current_k(model: ChannelwiseAttentionCodec) -> int:
@@ -124,8 +156,8 @@ def check_model(header: Header, model: ChannelwiseAttentionCodec) -> None:
     """Raise :class:`BitstreamError` if ``model`` did not make the container."""
     model_id, quality = model_identity(model)
     if header.fingerprint != model_fingerprint(model):
-        made_by = f"{header.model_id}" + (f" q{header.quality}" if header.quality else "")
-        ours = f"{model_id}" + (f" q{quality}" if quality else "")
+        made_by = f"{header.model_id}" + (f" {format_quality(header.quality)}" if header.quality else "")
+        ours = f"{model_id}" + (f" {format_quality(quality)}" if quality else "")
         raise BitstreamError(
             f"this file was made by another model ({made_by}); it cannot be decoded with {ours}"
         )
@@ -136,14 +168,21 @@ def check_model(header: Header, model: ChannelwiseAttentionCodec) -> None:
 
 
 # ---------------------------------------------------------------- writing, reading
-def pack_container(model_id: str, quality: int, k: int, fingerprint: bytes, width: int, height: int,
-                   z_stream: bytes, y_stream: bytes) -> bytes:  # fmt: skip
-    """The container bytes: header, checksum, then the z and y streams."""
+def pack_container(model_id: str, quality: float, k: int, fingerprint: bytes, width: int, height: int,
+                   z_stream: bytes, y_stream: bytes, variable_rate: bool = False) -> bytes:  # fmt: skip
+    """The container bytes: header, checksum, then the z and y streams (version 2 when
+    ``variable_rate``, with the quality in hundredths)."""
     name = model_id.encode()
     if not 1 <= len(name) <= 64:
         raise ValueError(f"model id {model_id!r} must be 1..64 bytes")
-    head = MAGIC + bytes([FORMAT_VERSION, len(name)]) + name
-    fixed = struct.pack(">BB8sIIII", quality, k, fingerprint, width, height, len(z_stream), len(y_stream))
+    version = VARIABLE_RATE_VERSION if variable_rate else FORMAT_VERSION
+    head = MAGIC + bytes([version, len(name)]) + name
+    if variable_rate:
+        fixed = struct.pack(">HB8sIIII", round(quality * 100), k, fingerprint, width, height,
+                            len(z_stream), len(y_stream))  # fmt: skip
+    else:
+        fixed = struct.pack(">BB8sIIII", int(quality), k, fingerprint, width, height,
+                            len(z_stream), len(y_stream))  # fmt: skip
     crc = zlib.crc32(head + fixed + z_stream + y_stream)
     return head + fixed + struct.pack(">I", crc) + z_stream + y_stream
 
@@ -162,21 +201,28 @@ def read_header(data: bytes) -> Header:
         raise BitstreamError(f"too short to be a GABIC container ({len(data)} bytes)")
     if data[:4] != MAGIC:
         raise BitstreamError("not a GABIC container (wrong magic bytes)")
-    if data[4] != FORMAT_VERSION:
-        raise BitstreamError(f"unsupported container version {data[4]} (this reader knows {FORMAT_VERSION})")
+    version = data[4]
+    if version not in (FORMAT_VERSION, VARIABLE_RATE_VERSION):
+        raise BitstreamError(
+            f"unsupported container version {version} (this reader knows "
+            f"{FORMAT_VERSION} and {VARIABLE_RATE_VERSION})"
+        )
+    fixed_struct = _FIXED_V2 if version == VARIABLE_RATE_VERSION else _FIXED
     name_length = data[5]
     if not 1 <= name_length <= 64:
         raise BitstreamError(f"corrupted header (model id length {name_length})")
-    header_size = 6 + name_length + _FIXED.size
+    header_size = 6 + name_length + fixed_struct.size
     if len(data) < header_size:
         raise BitstreamError(f"truncated container ({len(data)} bytes, header needs {header_size})")
     try:
         model_id = data[6 : 6 + name_length].decode("utf-8")
     except UnicodeDecodeError:
         raise BitstreamError("corrupted header (model id is not UTF-8)") from None
-    quality, k, fingerprint, width, height, z_length, y_length, crc = _FIXED.unpack_from(
+    quality, k, fingerprint, width, height, z_length, y_length, crc = fixed_struct.unpack_from(
         data, 6 + name_length
     )
+    if version == VARIABLE_RATE_VERSION:
+        quality = quality / 100
     if width < 1 or height < 1 or width * height > MAX_CODEC_PIXELS:
         raise BitstreamError(f"corrupted header (image size {width}×{height})")
     expected = header_size + z_length + y_length
@@ -187,7 +233,7 @@ def read_header(data: bytes) -> Header:
     body = data[: header_size - 4] + data[header_size:]
     if zlib.crc32(body) != crc:
         raise BitstreamError("corrupted container (checksum mismatch)")
-    return Header(model_id, quality, k, fingerprint, width, height, z_length, y_length, header_size)
+    return Header(model_id, quality, k, fingerprint, width, height, z_length, y_length, header_size, version)
 
 
 # ------------------------------------------------------------------- stream limits

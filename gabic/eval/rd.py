@@ -66,15 +66,16 @@ def _clean(obj: Any) -> Any:
     return _json_number(obj)
 
 
-def evaluate_model_on_image(model: torch.nn.Module, image: Any, check: bool = True) -> dict[str, Any]:
-    """Real encode + decode of one image; returns its metrics (times in ms)."""
+def evaluate_model_on_image(model: torch.nn.Module, image: Any, check: bool = True,
+                            pad: str = codec.DEFAULT_PAD) -> dict[str, Any]:  # fmt: skip
+    """Real encode + decode of one image (padded by ``pad``); returns its metrics (times in ms)."""
     x = image_to_tensor(load_image(image))
     height, width = x.shape[-2:]
     pixels = height * width
     device = next(model.parameters()).device
     _sync(device)
     start = time.perf_counter()
-    data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True)
+    data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True, pad=pad)
     _sync(device)
     encode_ms = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
@@ -96,7 +97,7 @@ def evaluate_model_on_image(model: torch.nn.Module, image: Any, check: bool = Tr
         "height": height,
     }
     if check:
-        padded, unpad = codec.pad_image(x.to(device))
+        padded, unpad = codec.pad_image(x.to(device), pad)
         with torch.no_grad():
             forward = model(padded)["x_hat"]
         forward = codec.crop_image(forward, unpad).clamp(0, 1).cpu()
@@ -115,14 +116,16 @@ def _summarise(per_image: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def _model_specs(args: argparse.Namespace) -> list[tuple[str, int | None]]:
-    specs: list[tuple[str, int | None]] = []
+def _model_specs(args: argparse.Namespace) -> list[tuple[str, float | None]]:
+    specs: list[tuple[str, float | None]] = []
     for spec in args.model:
         if spec in zoo.SHIPPED:
             qualities = args.quality or zoo.available(spec)
             if not qualities:
                 raise FileNotFoundError(f"no weights of {spec} are shipped (looked in {zoo.weights_dir()})")
             specs.extend((spec, q) for q in qualities)
+        elif spec.endswith(".safetensors") and args.quality:  # a variable-rate file: one point per quality
+            specs.extend((spec, q) for q in args.quality)
         else:
             specs.append((spec, None))
     return specs
@@ -140,13 +143,17 @@ def evaluate_models(args: argparse.Namespace, images: list[Path]) -> dict[str, A
             model.set_k(args.k)
         model_id, model_quality = codec.model_identity(model)
         device = str(next(model.parameters()).device)
-        label = f"{model_id} q{model_quality}" if model_quality else f"{model_id} ({Path(spec).name})"
+        label = (f"{model_id} {codec.format_quality(model_quality)}" if model_quality
+                 else f"{model_id} ({Path(spec).name})")  # fmt: skip
         if not args.no_warmup:  # first call builds rANS tables and warms the allocator
-            evaluate_model_on_image(model, images[0], check=False)
+            evaluate_model_on_image(model, images[0], check=False, pad=args.pad)
         per_image = []
         for path in tqdm(images, desc=label, unit="img", disable=args.no_progress):
-            per_image.append({"image": path.name, **evaluate_model_on_image(model, path, not args.no_check)})
+            per_image.append(
+                {"image": path.name, **evaluate_model_on_image(model, path, not args.no_check, args.pad)}
+            )
         points.append({"model": spec, "model_id": model_id, "arch": model.arch, "quality": model_quality,
+                       "pad": args.pad,
                        "k": model.k if model.arch == "gabic" else None,
                        **_summarise(per_image), "per_image": per_image})  # fmt: skip
         description.append(label)
@@ -211,8 +218,11 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     what.add_argument("--model", nargs="+",
                       help="shipped name (gabic-small, zou2022-small) or weights files (.safetensors, .pth.tar)")  # fmt: skip
     what.add_argument("--codec", choices=sorted(classic.CODECS), help="classic codec through Pillow")
-    parser.add_argument("--quality", type=int, nargs="+", choices=list(zoo.QUALITIES),
-                        help="shipped-model qualities (default: all shipped)")  # fmt: skip
+    parser.add_argument("--quality", type=float, nargs="+",
+                        help="model qualities 1..4 (default: all shipped; any value in between for a "
+                        "variable-rate model)")  # fmt: skip
+    parser.add_argument("--pad", choices=sorted(codec.PAD_MODES), default=codec.DEFAULT_PAD,
+                        help="padding to a multiple of 64: edge (default) or zero (the reference codecs' rule)")  # fmt: skip
     parser.add_argument("--arch", choices=["gabic", "zou2022"], help="architecture of a .pth.tar checkpoint")
     parser.add_argument("--k", type=int, help="GABIC neighbours per node (default: trained k)")
     parser.add_argument("--qualities", type=int, nargs="+", help="classic-codec qualities (0..100)")
@@ -251,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     for point in output["details"]["points"]:
         check = point.get("decode_matches_forward")
         status = "-" if check is None else ("exact" if check else f"DIFF {point['decode_max_abs_diff']:.2g}")
-        print(f"{'q' + str(point['quality']):>12} {_fmt(point['bpp'], '.4f'):>8} "
+        print(f"{codec.format_quality(point['quality']):>12} {_fmt(point['bpp'], '.4f'):>8} "
               f"{_fmt(point.get('bpp_estimated'), '.4f'):>8} {_fmt(point['psnr'], '.2f'):>7} "
               f"{_fmt(point['ms_ssim'], '.4f'):>8} {_fmt(point['encode_ms'], '.1f'):>8} "
               f"{_fmt(point['decode_ms'], '.1f'):>8}  {status}")  # fmt: skip

@@ -27,13 +27,17 @@ from .shipped import (
     SHIPPED,
     SHIPPED_WEIGHTS_DIR,
     available,
+    is_variable_rate,
     load,
     load_model,
     shipped_path,
+    variable_rate_path,
     weights_dir,
 )
 
 __all__ = [
+    "is_variable_rate",
+    "variable_rate_path",
     "QUALITIES",
     "SHIPPED",
     "SHIPPED_WEIGHTS_DIR",

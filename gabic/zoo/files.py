@@ -176,10 +176,28 @@ def read_weights(path: str | os.PathLike, arch: str | None = None) -> WeightsFil
     return WeightsFile(path, arch, config, card, state)
 
 
-def load_weights(path: str | os.PathLike, arch: str | None = None,
-                 device: torch.device | str | None = None) -> ChannelwiseAttentionCodec:  # fmt: skip
+def load_weights(path: str | os.PathLike, arch: str | None = None, device: torch.device | str | None = None,
+                 quality: float | None = None) -> ChannelwiseAttentionCodec:  # fmt: skip
     """Load our safetensors weights; arch/config come from the model card beside the file,
-    and so do ``model_id`` (default: the arch) and ``quality`` (default 0)."""
+    and so do ``model_id`` (default: the arch) and ``quality`` (default 0). A variable-rate
+    model needs ``quality`` (its operating point, 1..rate_levels)."""
     weights = read_weights(path, arch)
     model_id = weights.card.get("model_id", weights.arch)
+    if weights.config.variable_rate:
+        if quality is None:
+            raise CheckpointError(
+                f"{path}: a variable-rate model; pass a quality in 1..{weights.config.rate_levels}"
+            )
+        return weights.build(
+            device, model_id=model_id, quality=check_quality(quality, weights.config.rate_levels)
+        )
     return weights.build(device, model_id=model_id, quality=weights.card.get("quality") or 0)
+
+
+def check_quality(quality: float, levels: int) -> float:
+    """``quality`` rounded to hundredths (what containers record) if it lies in ``1..levels``,
+    else ``ValueError``."""
+    value = round(float(quality) * 100) / 100
+    if not 1 <= value <= levels:
+        raise ValueError(f"quality must be in 1..{levels}, got {quality}")
+    return value

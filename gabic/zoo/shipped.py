@@ -1,4 +1,9 @@
-"""The shipped models: ``{name}-q{quality}.safetensors`` and their cards in ``assets/weights``."""
+"""The shipped models and their cards in ``assets/weights``.
+
+A family is either four one-rate files ``{name}-q{1..4}.safetensors`` (the paper's four λ), or
+one variable-rate file ``{name}.safetensors`` whose gain units cover the continuous quality range
+1..4 (the paper's λ at 1, 2, 3, 4). :func:`load` takes a quality of either kind.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import torch
 
 from ..models import SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig
 from .authors import load_checkpoint
-from .files import WeightsFile, default_device, load_weights, read_weights
+from .files import WeightsFile, check_quality, default_device, load_weights, read_weights
 
 #: Folder of the shipped weights (``{name}-q{quality}.safetensors`` + ``.json`` model card).
 #: The environment variable ``GABIC_WEIGHTS_DIR`` points it elsewhere (tests use this).
@@ -29,16 +34,40 @@ def weights_dir() -> Path:
     return Path(override) if override else SHIPPED_WEIGHTS_DIR
 
 
-def shipped_path(name: str, quality: int) -> Path:
+def _check_name(name: str) -> None:
     if name not in SHIPPED:
         raise KeyError(f"unknown model {name!r}; shipped models: {sorted(SHIPPED)}")
-    if quality not in QUALITIES:
-        raise ValueError(f"quality must be one of {QUALITIES}, got {quality}")
-    return weights_dir() / f"{name}-q{quality}.safetensors"
+
+
+def variable_rate_path(name: str) -> Path:
+    """Where the variable-rate file of family ``name`` is (whether or not it exists)."""
+    _check_name(name)
+    return weights_dir() / f"{name}.safetensors"
+
+
+def is_variable_rate(name: str) -> bool:
+    """True when family ``name`` ships as one variable-rate file (continuous quality 1..4)."""
+    return variable_rate_path(name).is_file()
+
+
+def shipped_path(name: str, quality: float) -> Path:
+    """The file that holds ``name`` at ``quality``: the variable-rate file for any quality in
+    1..4, or the one-rate file of quality 1, 2, 3 or 4."""
+    if is_variable_rate(name):
+        check_quality(quality, len(QUALITIES))
+        return variable_rate_path(name)
+    if float(quality) not in QUALITIES:
+        raise ValueError(
+            f"{name} ships one model per quality: quality must be one of {QUALITIES}, got {quality}"
+        )
+    return weights_dir() / f"{name}-q{int(quality)}.safetensors"
 
 
 def available(name: str) -> list[int]:
-    """Qualities of shipped model ``name`` present on disk."""
+    """The paper's qualities of shipped model ``name`` present on disk (all four for a
+    variable-rate family, which also takes any quality in between)."""
+    if is_variable_rate(name):
+        return list(QUALITIES)
     return [q for q in QUALITIES if shipped_path(name, q).is_file()]
 
 
@@ -60,9 +89,10 @@ def _read_shipped(path: Path) -> WeightsFile:
     return weights
 
 
-def load(name: str, quality: int, device: torch.device | str | None = None) -> ChannelwiseAttentionCodec:
+def load(name: str, quality: float, device: torch.device | str | None = None) -> ChannelwiseAttentionCodec:
     """A shipped model (``"gabic-small"`` or ``"zou2022-small"``) at ``quality`` 1..4, eval mode,
-    on ``device`` (default: CUDA if present).
+    on ``device`` (default: CUDA if present). A variable-rate family takes any quality in 1..4
+    (rounded to hundredths, as containers record it); a one-rate family 1, 2, 3 or 4.
 
     Every call returns a new model of its own (changing its ``k`` or weights changes no other);
     only the file's tensors are kept in memory between calls.
@@ -70,10 +100,15 @@ def load(name: str, quality: int, device: torch.device | str | None = None) -> C
     path = shipped_path(name, quality)
     if not path.is_file():
         raise FileNotFoundError(f"{path.name} is not shipped yet (looked in {path.parent})")
-    return _read_shipped(path).build(device or default_device(), model_id=name, quality=quality)
+    weights = _read_shipped(path)
+    if weights.config.variable_rate:
+        quality = check_quality(quality, weights.config.rate_levels)
+    else:
+        quality = int(quality)
+    return weights.build(device or default_device(), model_id=name, quality=quality)
 
 
-def load_model(spec: str, quality: int | None = None, arch: str | None = None,
+def load_model(spec: str, quality: float | None = None, arch: str | None = None,
                device: torch.device | str | None = None) -> ChannelwiseAttentionCodec:  # fmt: skip
     """Resolve ``spec``: a shipped name (needs ``quality``), a ``.safetensors`` file of ours,
     or an authors' ``.pth.tar``/``.pt`` checkpoint (needs ``arch``)."""
@@ -83,7 +118,7 @@ def load_model(spec: str, quality: int | None = None, arch: str | None = None,
         return load(spec, quality, device)
     path = Path(spec)
     if path.suffix == ".safetensors":
-        return load_weights(path, arch, device)
+        return load_weights(path, arch, device, quality)
     if path.suffix in (".tar", ".pth", ".pt", ".ckpt"):
         return load_checkpoint(path, arch or "gabic", device)
     raise ValueError(

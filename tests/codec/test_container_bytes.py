@@ -1,8 +1,10 @@
 """The container bytes of the shipped models stay fixed through refactors.
 
 The SHA-256 of the containers of one generated image, for both shipped models at q1
-and q4, recorded before the restructuring of issue 15. A deliberate codec or weight
-change updates them in the same commit and says why in its message.
+and q4. The zero-padded ones were recorded before the restructuring of issue 15 and are
+still the bytes of every earlier release; the edge-padded ones (the default since issue 17)
+were recorded when edge padding was introduced. A deliberate codec or weight change updates
+them in the same commit and says why in its message.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from helpers import random_image
 
 from gabic import codec, zoo
 
-EXPECTED = {
+EXPECTED_ZERO_PAD = {
     ("gabic-small", 1): "81576852e1cd7a026f40b8af15b737502193da9941fbb3a143650709a1463957",
     ("gabic-small", 4): "e749f8bc263a4c40cc00e548bfac241bf96b690e36402cfc6a9cf3eeafcbfb53",
     ("zou2022-small", 1): "66daf8323edd90666762d7a0d6dc84704dd124e8e3d576b7fb35eb3b1ed3b386",
@@ -22,10 +24,19 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("name,quality", sorted(EXPECTED))
-def test_container_sha256_is_unchanged(name: str, quality: int) -> None:
+EXPECTED_EDGE_PAD = {
+    ("gabic-small", 1): "60910258d2e83860a778fde90df41c7434fd78bbd234611b5f3a53d3cfc8fd4e",
+    ("gabic-small", 4): "c7d0e9cb905d89c9094963c6a0b8a0ba7e5354eeeb2952efb2642c5848cabafe",
+    ("zou2022-small", 1): "19bc790cff48ff41548c9e54938c1a0146811f1c54486d1e0dd266950e0c7c3e",
+    ("zou2022-small", 4): "35bd9e04da820349d95dd2fb23f790217cdca43ba39a84cb95b4c47060efd1f9",
+}
+
+
+@pytest.mark.parametrize("pad,expected", [("zero", EXPECTED_ZERO_PAD), ("edge", EXPECTED_EDGE_PAD)])
+@pytest.mark.parametrize("name,quality", sorted(EXPECTED_ZERO_PAD))
+def test_container_sha256_is_unchanged(name: str, quality: int, pad: str, expected: dict) -> None:
     if not zoo.shipped_path(name, quality).is_file():
         pytest.fail(f"{name} q{quality} is not in assets/weights")
     model = zoo.load(name, quality, device="cpu")
-    data = codec.compress(model, random_image(80, 136, seed=7))
-    assert hashlib.sha256(data).hexdigest() == EXPECTED[(name, quality)]
+    data = codec.compress(model, random_image(80, 136, seed=7), pad=pad)
+    assert hashlib.sha256(data).hexdigest() == expected[(name, quality)]
