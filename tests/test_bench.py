@@ -1,75 +1,110 @@
-"""`python -m gabic bench`: a quick smoke run and the measuring helpers."""
+"""`gabic.bench`: the library call returns the report, the command prints and writes it, the
+measuring helpers measure, and nothing outside the repository is read."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 from helpers import TINY_CONFIG
 
+from gabic import bench
 from gabic.__main__ import main
-from gabic.bench import runner as bench
+from gabic.bench.inputs import load_photo, make_model
+from gabic.bench.model_level import count_flops
+from gabic.bench.timing import time_call, time_pair
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "bench"
 
 
-def test_quick_bench_runs_and_writes_json(tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    config = tmp_path / "tiny.json"
-    config.write_text(json.dumps(TINY_CONFIG.to_dict()))
-    code = main(["bench", "--quick", "--configs", str(config), "--size", "64x64", "--devices", "cpu",
-                 "--only", "model,flops,forward,codec,blocks,core,train", "--note", "smoke test",
-                 "--output", str(out)])  # fmt: skip
-    assert code == 0
-    report = json.loads(out.read_text())
+@pytest.fixture()
+def tiny_config(tmp_path) -> str:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY_CONFIG.to_dict()))
+    return str(path)
+
+
+def test_run_returns_the_report(tiny_config, capsys):
+    report = bench.run(parts=["model", "flops", "forward", "codec", "blocks", "core", "train"], configs=[tiny_config],
+                       size=(64, 64), devices=["cpu"], quick=True, note="smoke test", verbose=False)  # fmt: skip
+    assert capsys.readouterr().out == ""  # verbose=False prints nothing
     assert report["size"] == [64, 64] and report["note"] == "smoke test"
-    machine = report["machine"]
-    assert {"cpu", "torch", "torch_threads", "load_average", "devices"} <= set(machine)
+    assert (report["repeats"], report["warmup"]) == (1, 0)  # quick mode
+    assert report["parts"] == sorted(["model", "flops", "forward", "codec", "blocks", "core", "train"])
+    assert {"cpu", "torch", "torch_threads", "load_average", "devices"} <= set(report["machine"])
     models = {(r["arch"], r["config"]): r for r in report["models"]}
-    assert set(models) == {("gabic", str(config)), ("zou2022", str(config))}
+    assert set(models) == {("gabic", tiny_config), ("zou2022", tiny_config)}
     for row in models.values():
         assert row["parameters"] > 0 and row["gflops"] > 0 and row["bytes"] > 0
         for key in ("forward", "encode", "decode"):
-            assert row[key]["median_ms"] > 0 and "cpu_median_ms" in row[key]
+            assert row[key]["median_ms"] > 0 and len(row[key]["runs_ms"]) == 1
     # same widths: the two models differ only in their window blocks
-    gabic, zou = models["gabic", str(config)], models["zou2022", str(config)]
+    gabic, zou = models["gabic", tiny_config], models["zou2022", tiny_config]
     assert gabic["parameters"] == pytest.approx(zou["parameters"], rel=0.01)
-    assert len(report["blocks"]) == 8
+    assert len(report["blocks"]) == 8  # four attention modules, each as module and window block
     assert all(r["max_abs_diff_dense_vs_pyg"] <= 1e-5 for r in report["core"])
     assert {r["pass"] for r in report["core"]} == {"forward", "forward+backward"}
-    assert [r["arch"] for r in report["train"]] == ["gabic", "zou2022"]
-    assert any("GABIC / Zou2022" in line for line in report["summary"])
-    assert "training step" in capsys.readouterr().out
+    assert [(r["arch"], r["batch"]) for r in report["train"]] == [("gabic", [2, 3, 64, 64]),
+                                                                    ("zou2022", [2, 3, 64, 64])]  # fmt: skip
+    assert any("training step (2x3x64x64): GABIC / Zou2022" in line for line in report["summary"])
+    json.dumps(report)  # JSON-able as it is
 
 
-def test_unknown_part_is_a_one_line_error(capsys):
-    assert main(["bench", "--only", "everything"]) == 1
-    assert "unknown parts" in capsys.readouterr().err
+def test_command_prints_the_table_and_writes_the_json(tiny_config, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--quick", "--configs", tiny_config, "--size", "64x64", "--devices", "cpu",
+                 "--only", "model,flops", "--output", str(out)])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert [r["arch"] for r in report["models"]] == ["gabic", "zou2022"]
+    assert "FLOPs: GABIC / Zou2022" in printed and "GFLOPs" in printed and f"wrote {out}" in printed
 
 
-def test_time_pair_interleaves_and_reports_medians():
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--only", "everything"], "unknown parts"), (["--size", "big"], "WIDTHxHEIGHT"),
+     (["--photo", "no/such/photo.png", "--only", "app"], "is not a file"),
+     (["--configs", "nonsense"], "unknown config")],
+)  # fmt: skip
+def test_bad_arguments_are_one_line_errors(argv, message, capsys):
+    assert main(["bench", *argv]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_time_call_and_time_pair_measure_what_they_time():
     calls = []
-    a, b = bench.time_pair(lambda: calls.append("a"), lambda: calls.append("b"), repeats=3, warmup=1)
-    assert calls == ["a", "b"] * 4
-    assert len(a["runs_ms"]) == 3 and a["median_ms"] >= 0 and b["cpu_median_ms"] >= 0
+    slow, fast = time_pair(lambda: (calls.append("a"), time.sleep(0.02)), lambda: calls.append("b"),
+                           repeats=3, warmup=1)  # fmt: skip
+    assert calls == ["a", "b"] * 4  # interleaved, warm-up included
+    assert len(slow["runs_ms"]) == 3 and min(slow["runs_ms"]) >= 20 > max(fast["runs_ms"])
+    assert slow["cpu_median_ms"] < 10  # sleeping takes wall time, not CPU time
+    single = time_call(lambda: time.sleep(0.01), repeats=2, warmup=0)
+    assert single["min_ms"] >= 10 and single["min_ms"] <= single["median_ms"]
 
 
 def test_flops_of_both_models_are_close():
     x = torch.rand(1, 3, 64, 64)
-    flops = {arch: bench.count_flops(bench.make_model(arch, TINY_CONFIG, "cpu"), x)["gflops"]
-             for arch in ("gabic", "zou2022")}  # fmt: skip
+    flops = {
+        arch: count_flops(make_model(arch, TINY_CONFIG, "cpu"), x)["gflops"] for arch in ("gabic", "zou2022")
+    }
     assert 0 < flops["gabic"] <= flops["zou2022"] * 1.02
 
 
 def test_peak_rss_reset_reads_proc():
-    pytest.importorskip("resource")
     # in a fresh process: this one may hold gigabytes of freed-but-mapped memory that a new block reuses
     probe = (
-        "from gabic.bench import runner as bench\n"
-        "try:\n    base = bench.reset_peak_rss()\nexcept OSError:\n    print('skip'); raise SystemExit\n"
+        "from gabic.bench.memory import read_status_kb, reset_peak_rss\n"
+        "try:\n    base = reset_peak_rss()\nexcept OSError:\n    print('skip'); raise SystemExit\n"
         "block = bytearray(64 * 2**20)\nblock[::4096] = b'x' * len(block[::4096])\n"
-        "print(bench.read_status_kb('VmHWM') - base)\n"
+        "print(read_status_kb('VmHWM') - base)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
@@ -77,6 +112,69 @@ def test_peak_rss_reset_reads_proc():
     if done.stdout.strip() == "skip":
         pytest.skip("/proc/self/clear_refs is not writable here")
     assert int(done.stdout.strip().splitlines()[-1]) > 50 * 1024
+
+
+def test_default_photo_needs_no_file_and_fits_the_size():
+    photo, description = load_photo(None, 96, 64)
+    assert photo.size == (96, 64) and photo.mode == "RGB"
+    assert description.startswith(("scikit-image", "generated image"))
+    again, _ = load_photo(None, 96, 64)
+    assert again.tobytes() == photo.tobytes()
+
+
+def test_app_part_reads_nothing_outside_the_repository_and_python(monkeypatch):
+    """Every file the app part opens (weights, photo, libraries) is in the repository, the Python
+    installation, /proc or the temporary folder: no ../shared or other sibling folder."""
+    import sysconfig
+    import tempfile
+
+    allowed = [ROOT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path("/proc"), Path("/sys"),
+               Path("/dev"), Path(tempfile.gettempdir()).resolve(),
+               *(Path(p).resolve() for p in sysconfig.get_paths().values())]  # fmt: skip
+    opened: list[Path] = []
+    recording = [True]
+
+    def hook(event: str, args: tuple) -> None:
+        if recording[0] and event == "open" and isinstance(args[0], (str, Path)):
+            opened.append(Path(args[0]).resolve())
+
+    monkeypatch.delenv("GABIC_WEIGHTS_DIR", raising=False)
+    sys.addaudithook(hook)  # audit hooks cannot be removed: `recording` switches it off after the call
+    try:
+        report = bench.run(parts=["app"], size=(64, 64), devices=["cpu"], quick=True, verbose=False)
+    finally:
+        recording[0] = False
+    assert report["app"]["size"] == [64, 64] and report["app"]["analyze_both"]["median_ms"] > 0
+    assert opened, "the audit hook saw no file opened"
+    outside = [p for p in opened if not any(p.is_relative_to(folder) for folder in allowed)]
+    assert outside == []
+
+
+def test_a_photo_file_is_used_as_given(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (80, 48), (10, 120, 200)).save(path)
+    photo, description = load_photo(str(path), 768, 512)
+    assert photo.size == (80, 48) and description == "photo.png"
+
+
+def test_committed_reports_still_print_and_compare(capsys):
+    files = sorted(RESULTS.glob("*.json"))
+    assert files, "no committed benchmark reports"
+    for path in files:
+        report = json.loads(path.read_text())
+        lines = bench.report_lines(report)
+        assert lines, path.name
+        if "app" in report:
+            assert any(report["app"]["photo"] in line for line in lines)
+        assert bench.summarise(report) == report["summary"], path.name
+    before, after = (
+        json.loads((RESULTS / f"cpu-graph-dense-{name}.json").read_text()) for name in ("before", "after")
+    )
+    compared = bench.compare_reports(before, after)
+    assert any(line.startswith("forward gabic") for line in compared)
+    assert any(line.startswith("training step after") for line in compared)
 
 
 def test_compare_prints_cpu_time_ratios(tmp_path, capsys):
@@ -96,14 +194,10 @@ def test_compare_prints_cpu_time_ratios(tmp_path, capsys):
     assert "ratio 2.000" in out and "ratio 1.000" in out
 
 
-def test_bench_training_step_with_bf16_transforms(tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    config = tmp_path / "tiny.json"
-    config.write_text(json.dumps(TINY_CONFIG.to_dict()))
-    code = main(["bench", "--quick", "--configs", str(config), "--devices", "cpu", "--only", "train",
-                 "--train-bf16", "--output", str(out)])  # fmt: skip
-    assert code == 0
-    rows = json.loads(out.read_text())["train"]
+def test_training_step_with_bf16_transforms(tiny_config):
+    report = bench.run(parts=["train"], configs=[tiny_config], devices=["cpu"], train_bf16=True, quick=True,
+                       verbose=False)  # fmt: skip
+    rows = report["train"]
     assert [(r["arch"], r["bf16_transforms"]) for r in rows] == [("gabic", True), ("zou2022", True)]
-    assert all(r["step"]["median_ms"] > 0 for r in rows)
-    assert "bf16 step" in capsys.readouterr().out
+    assert all(r["step"]["median_ms"] > 0 and r["images_per_s"] > 0 for r in rows)
+    assert any("bf16 step" in line for line in bench.report_lines(report))
