@@ -4,6 +4,8 @@ Writes ``assets/weights/{name}-q{quality}.safetensors`` (fp16 storage, entropy
 coder tables included) and its model card ``.json``: configuration, λ, trained
 k, training recipe, steps, wall time, machine, data, the validation numbers of
 the selected checkpoint, and — when a results file is given — Kodak numbers.
+A variable-rate run (``train --variable-rate``) ships as one file ``{name}.safetensors``
+covering qualities 1..4; its card lists the four λ.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from .. import zoo
 from ..models import ModelConfig, build_model
+from .rates import QUALITY_LAMBDAS
 from .runfolder import PARENT_CARD, load_weights_into
 
 
@@ -30,7 +33,7 @@ def _best_validation(run: Path) -> dict[str, Any] | None:
 QUOTED = ("bpp", "bpp_estimated", "psnr", "ms_ssim", "encode_ms", "decode_ms", "decode_matches_forward")
 
 
-def _evaluation_numbers(results: Path, name: str, quality: int) -> dict[str, Any] | None:
+def _evaluation_numbers(results: Path, name: str, quality: float) -> dict[str, Any] | None:
     """Mean numbers of ``name`` q``quality`` in a ``python -m gabic eval`` results file, or ``None``."""
     data = json.loads(results.read_text())
     details = data.get("details", {})
@@ -38,7 +41,8 @@ def _evaluation_numbers(results: Path, name: str, quality: int) -> dict[str, Any
         if point.get("model_id") == name and point.get("quality") == quality:
             numbers = {key: point[key] for key in QUOTED if key in point}
             return {**numbers, "images": details.get("images"), "dataset": details.get("dataset"),
-                    "device": details.get("device"), "threads": details.get("threads")}  # fmt: skip
+                    "device": details.get("device"), "threads": details.get("threads"),
+                    "pad": point.get("pad", "zero")}  # fmt: skip
     return None
 
 
@@ -88,11 +92,17 @@ def _default_recipe(state: dict[str, Any]) -> dict[str, Any]:
             "seed": state.get("seed")}  # fmt: skip
 
 
-def ship(run: Path, name: str, quality: int, weights: str = "best",
+def ship(run: Path, name: str, quality: int | None, weights: str = "best",
          results: Path | None = None, out_dir: Path | None = None) -> Path:  # fmt: skip
-    """Export ``run`` (a ``python -m gabic train`` folder) as shipped model ``name`` q``quality``."""
+    """Export ``run`` (a ``python -m gabic train`` folder) as shipped model ``name`` q``quality``
+    (``quality`` ``None`` for a variable-rate run, which ships all qualities in one file)."""
     state = json.loads((run / "state.json").read_text())
     config = ModelConfig.from_dict(state["config"])
+    if config.variable_rate != (quality is None):
+        raise ValueError(
+            f"{run} is a {'variable-rate' if config.variable_rate else 'one-rate'} run: "
+            + ("ship it without --quality" if config.variable_rate else "pass --quality")
+        )
     model = build_model(state["arch"], config)
     source = run / f"{weights}.safetensors" if weights in ("best", "weights") else Path(weights)
     if not source.is_file():
@@ -106,6 +116,8 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
         "model_id": name,
         "quality": quality,
         "lambda": state["lmbda"],
+        **({"lambdas": dict(QUALITY_LAMBDAS), "qualities": "continuous, 1..4 (the paper's λ at 1, 2, 3, 4)"}
+           if config.variable_rate else {}),
         "trained_k": config.k if state["arch"] == "gabic" else None,
         "trained": True,
         "training": {
@@ -118,7 +130,9 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
             "recipe": args,
             "machine": state.get("machine", "2-core CPU build machine (description not recorded)"),
             "data": "BSDS500 train (200 photos), random crops + horizontal flips",
-            "selection": "lowest RD loss on 24 centre crops (256²) of BSDS500 val"
+            "selection": ("lowest geometric mean of the RD losses at qualities 1..4 on 24 centre crops "
+                          "(256²) of BSDS500 val" if config.variable_rate
+                          else "lowest RD loss on 24 centre crops (256²) of BSDS500 val")
             if source.name == "best.safetensors" else f"weights file {source.name}",
             "weights_file": source.name,
             "started_from": lineage,
@@ -127,12 +141,15 @@ def ship(run: Path, name: str, quality: int, weights: str = "best",
         "validation": best,
     }  # fmt: skip
     if results is not None:
-        numbers = _evaluation_numbers(results, name, quality)
-        if numbers is None:
-            raise ValueError(f"{results} has no evaluation of {name} q{quality}")
-        card["kodak"] = numbers
+        qualities = list(QUALITY_LAMBDAS) if quality is None else [quality]
+        numbers = {q: _evaluation_numbers(results, name, q) for q in qualities}
+        missing = [q for q, found in numbers.items() if found is None]
+        if missing:
+            raise ValueError(f"{results} has no evaluation of {name} at qualities {missing}")
+        card["kodak"] = numbers[quality] if quality is not None else {f"q{q}": n for q, n in numbers.items()}
         card["kodak_results_file"] = results.as_posix()
-    target = (out_dir or zoo.SHIPPED_WEIGHTS_DIR) / f"{name}-q{quality}.safetensors"
+    file_name = f"{name}.safetensors" if quality is None else f"{name}-q{quality}.safetensors"
+    target = (out_dir or zoo.SHIPPED_WEIGHTS_DIR) / file_name
     zoo.save_weights(model, target, card)
     return target
 
@@ -141,7 +158,8 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser = parser or argparse.ArgumentParser(prog="python -m gabic ship", description=__doc__)
     parser.add_argument("run", type=Path, help="training run folder")
     parser.add_argument("--name", required=True, choices=sorted(zoo.SHIPPED))
-    parser.add_argument("--quality", type=int, required=True, choices=list(zoo.QUALITIES))
+    parser.add_argument("--quality", type=int, choices=list(zoo.QUALITIES),
+                        help="the run's quality (one-rate runs); leave out for a variable-rate run")  # fmt: skip
     parser.add_argument("--weights", default="best", help="'best' (validation), 'weights' (last) or a file")
     parser.add_argument("--results", type=Path, help="Kodak results JSON (python -m gabic eval) to quote")
     parser.add_argument("--out-dir", type=Path, help="default: assets/weights")
