@@ -1,7 +1,16 @@
 """Rate-distortion evaluation: our codecs and classic ones (JPEG, WebP, AVIF) on an image
 folder with real bitstreams, BD-rate / BD-PSNR between result files, and RD plots; classic
-codecs at a given bpp (:func:`classic_at_bpp`, :func:`classic_at_same_size`)."""
+codecs at a given bpp (:func:`classic_at_bpp`, :func:`classic_at_same_size`); two
+variable-rate codecs compared at the same real rate (:func:`equal_rate`)."""
 
+from .equal_rate import EqualRate, RateSearch, equal_rate, quality_for_bpp
 from .same_size import classic_at_bpp, classic_at_same_size
 
-__all__ = ["classic_at_bpp", "classic_at_same_size"]
+__all__ = [
+    "EqualRate",
+    "RateSearch",
+    "classic_at_bpp",
+    "classic_at_same_size",
+    "equal_rate",
+    "quality_for_bpp",
+]
