@@ -14,10 +14,11 @@ import time
 
 import torch
 
-from app import service as explore
-
 from .handlers import App
-from .ui import build_demo, launch_queue
+from .inputs import DEFAULT_MAX_SIDE, SAMPLES, prepare_image, sample_image
+from .service import DEFAULT_CACHE_BYTES, Explorer
+from .ui import MAX_FILE_SIZE, build_demo, launch_queue
+from .weights import DISPLAY_NAMES, WeightsSource
 
 log = logging.getLogger("gabic.app")
 
@@ -31,13 +32,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoints", default=None, metavar="DIR",
                         help="folder of the authors' checkpoints: DIR/gabic/q1-model.pth.tar ... DIR/zou2022/...")  # fmt: skip
     parser.add_argument("--max-side", type=int, default=None,
-                        help=f"downscale inputs to this longest side (default {explore.DEFAULT_MAX_SIDE} on CPU, "
+                        help=f"downscale inputs to this longest side (default {DEFAULT_MAX_SIDE} on CPU, "
                              "1024 on GPU)")  # fmt: skip
-    parser.add_argument("--sample", default=explore.SAMPLES[0], choices=explore.SAMPLES,
+    parser.add_argument("--sample", default=SAMPLES[0], choices=SAMPLES,
                         help="sample photo analysed at startup")  # fmt: skip
     parser.add_argument("--no-prefetch", action="store_true",
                         help="do not analyse the other qualities of a new image in the background")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--cache-mb", type=int, default=DEFAULT_CACHE_BYTES // 2**20,
+                        help="memory budget of the analysis cache in MB (default %(default)s)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -48,18 +51,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("--device cuda: no CUDA device is available")
     if args.threads:
         torch.set_num_threads(args.threads)
-    source = explore.WeightsSource(args.checkpoints, args.device)
-    max_side = args.max_side or (1024 if source.device.type == "cuda" else explore.DEFAULT_MAX_SIDE)
-    explorer = explore.Explorer(source)
+    source = WeightsSource(args.checkpoints, args.device)
+    max_side = args.max_side or (1024 if source.device.type == "cuda" else DEFAULT_MAX_SIDE)
+    explorer = Explorer(source, cache_bytes=args.cache_mb * 2**20)
     app = App(explorer, max_side=max_side, prefetch=not args.no_prefetch)
     for arch, line in source.description().items():
-        log.info("%s: %s", explore.DISPLAY_NAMES[arch], line)
+        log.info("%s: %s", DISPLAY_NAMES[arch], line)
     initial = None
     problem = source.problem()
     if problem:
         log.warning(problem)
     else:
-        initial = explore.prepare_image(explore.sample_image(args.sample), max_side)
+        initial = prepare_image(sample_image(args.sample), max_side)
         qualities = source.common_qualities()
         quality = qualities[min(1, len(qualities) - 1)]
         start = time.perf_counter()
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             initial = None
     demo = launch_queue(build_demo(app, initial))
     demo.launch(server_name=args.host, server_port=args.port, show_error=False, css=_css(),
-                allowed_paths=[str(app.export_dir)])  # fmt: skip
+                allowed_paths=[str(app.export_dir)], max_file_size=MAX_FILE_SIZE)  # fmt: skip
 
 
 def _css() -> str:

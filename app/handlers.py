@@ -1,12 +1,12 @@
-"""Event handlers of the app: thin glue between widgets and :mod:`gabic.explore`.
+"""Event handlers of the app: thin glue between widgets, :mod:`app.service` and :mod:`gabic.viz`.
 
-Every handler is a plain function (testable without a browser). Per-user data
-lives in a session dict (a ``gr.State``): ``{"image": PreparedImage, "point": (x, y),
-"edge": int}``; nothing about a user's image is kept in globals (the explorer's
-cache is keyed by image content, so two users only share results for identical pixels).
+Every handler is a plain function (testable without a browser). Per-user data lives in a
+:class:`app.session.Session` (a ``gr.State``); nothing about a user's image is kept in globals
+(the explorer's cache is keyed by image content, so two users only share results for identical
+pixels).
 
-View handlers return a dict ``{view name: value}``; :data:`VIEWS` fixes their order
-for the Gradio wiring.
+View handlers return a dict ``{view name: value}``; :data:`VIEWS` fixes their order for the
+Gradio wiring.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import contextlib
 import functools
 import logging
 import math
-import tempfile
 import threading
 import traceback
 from collections.abc import Callable
@@ -25,13 +24,19 @@ from typing import Any
 
 import gradio as gr
 
-from app import service as explore
+from gabic import viz
 from gabic.codec.images import ImageInputError
 from gabic.zoo import CheckpointError
 
+from .exports import ExportFolder
+from .inputs import DEFAULT_MAX_SIDE, PreparedImage, prepare_image, sample_image
+from .service import Explorer, Pair, Progress
+from .session import Controls, Session
+from .weights import ARCHS
+
 log = logging.getLogger("gabic.app")
 
-#: Outputs of :func:`render`, in the order the UI wires them.
+#: Outputs of :meth:`App.render`, in the order the UI wires them.
 VIEWS = (
     "status", "image_info", "slider_gabic", "slider_zou", "metrics", "bits_gabic", "bits_zou",
     "bits_diff", "bits_summary", "inspector", "window_attention", "node_info", "neighbours",
@@ -42,18 +47,7 @@ VIEWS = (
 USER_ERRORS = (ImageInputError, CheckpointError, ValueError, FileNotFoundError, KeyError)
 
 
-class Controls:
-    """The widget values every view depends on."""
-
-    def __init__(self, quality: int, k: int, block: str, head: str, part: str = "total"):
-        self.quality = int(quality)
-        self.k = int(k)
-        self.block = block if block in explore.BLOCKS else explore.BLOCKS[0]
-        self.head = explore.head_index(head)
-        self.part = part if part in ("total", "y", "z") else "total"
-
-
-def _progress_adapter(progress: Any) -> explore.Progress:
+def _progress_adapter(progress: Any) -> Progress:
     def report(fraction: float, message: str) -> None:
         if progress is None:
             return
@@ -113,22 +107,31 @@ def guarded(outputs: tuple[str, ...] | None = VIEWS, state: bool = True) -> Call
     return decorate
 
 
-class App:
-    """Handlers bound to one :class:`gabic.explore.Explorer` (shared by all sessions)."""
+def _require(session: Session | None) -> Session:
+    if not isinstance(session, Session):
+        raise ImageInputError("upload an image first")
+    return session
 
-    def __init__(self, explorer: explore.Explorer, max_side: int = explore.DEFAULT_MAX_SIDE,
+
+class App:
+    """Handlers bound to one :class:`app.service.Explorer` (shared by all sessions)."""
+
+    def __init__(self, explorer: Explorer, max_side: int = DEFAULT_MAX_SIDE,
                  export_dir: str | Path | None = None, prefetch: bool = False):  # fmt: skip
         self.explorer = explorer
         self.max_side = max_side
-        self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="gabic-reports-"))
-        self.export_dir.mkdir(parents=True, exist_ok=True)
+        self.exports = ExportFolder(export_dir)
         #: Analyse the other qualities of a new image in the background (one worker, few pending).
         self.prefetch = prefetch
         self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gabic-prefetch")
         self._pending = 0
         self._pending_lock = threading.Lock()
 
-    def prefetch_qualities(self, image: explore.PreparedImage, k: int) -> None:
+    @property
+    def export_dir(self) -> Path:
+        return self.exports.path
+
+    def prefetch_qualities(self, image: PreparedImage, k: int) -> None:
         """Queue the analyses of ``image`` at every other quality (skipped when 4 are pending)."""
         if not self.prefetch:
             return
@@ -139,7 +142,7 @@ class App:
                 self._pending += 1
             self._prefetcher.submit(self._prefetch_one, image, quality, k)
 
-    def _prefetch_one(self, image: explore.PreparedImage, quality: int, k: int) -> None:
+    def _prefetch_one(self, image: PreparedImage, quality: int, k: int) -> None:
         try:
             self.explorer.pair(image, quality, k)
         except Exception as error:  # prefetching is best effort; the request path reports errors
@@ -149,95 +152,91 @@ class App:
                 self._pending -= 1
 
     # ----------------------------------------------------------------- input
-    def new_session(self, source: Any) -> dict[str, Any]:
+    def new_session(self, source: Any) -> Session:
         """A session for ``source`` (path, bytes, PIL image): the prepared image and the
         clicked point (the image centre until the user clicks)."""
         if source is None:
             raise ImageInputError("no image given")
-        image = explore.prepare_image(source, self.max_side)
-        width, height = image.size
-        return {"image": image, "point": (width / 2, height / 2), "edge": 0}
+        return Session.start(prepare_image(source, self.max_side))
 
     def load_image(self, source: Any, quality: int, k: int, block: str, head: str, part: str,
-                   progress: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+                   progress: Any = None) -> tuple[Session, dict[str, Any]]:  # fmt: skip
         """Upload / paste / sample: prepare the image, analyse it with both models, render."""
         problem = self.explorer.source.problem()
         if problem:
             raise FileNotFoundError(problem)
         session = self.new_session(source)
         views = self.render(session, quality, k, block, head, part, progress)
-        self.prefetch_qualities(session["image"], int(k))
+        self.prefetch_qualities(session.image, int(k))
         return session, views
 
     def load_sample(self, name: str, quality: int, k: int, block: str, head: str, part: str,
-                    progress: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
-        return self.load_image(explore.sample_image(name), quality, k, block, head, part, progress)
+                    progress: Any = None) -> tuple[Session, dict[str, Any]]:  # fmt: skip
+        return self.load_image(sample_image(name), quality, k, block, head, part, progress)
 
     # ---------------------------------------------------------------- views
-    def _pair(self, session: dict[str, Any] | None, controls: Controls, progress: Any) -> explore.Pair:
-        if not session or "image" not in session:
-            raise ImageInputError("upload an image first")
-        return self.explorer.pair(session["image"], controls.quality, controls.k, _progress_adapter(progress))
+    def _pair(self, session: Session, controls: Controls, progress: Any = None) -> Pair:
+        return self.explorer.pair(session.image, controls.quality, controls.k, _progress_adapter(progress))
 
-    def render(self, session: dict[str, Any] | None, quality: int, k: int, block: str, head: str,
+    def render(self, session: Session | None, quality: int, k: int, block: str, head: str,
                part: str = "total", progress: Any = None) -> dict[str, Any]:  # fmt: skip
         """All views for the session's image at the current controls (analyses come from the
         cache once computed, so scrubbing quality back and forth is instant)."""
-        controls = Controls(quality, k, block, head, part)
+        session = _require(session)
+        controls = Controls.read(quality, k, block, head, part)
         pair = self._pair(session, controls, progress)
-        image: explore.PreparedImage = session["image"]  # type: ignore[index]
+        image = session.image
+        maps = viz.bit_maps(pair.gabic, pair.zou2022, controls.part)
+        rd_curves = viz.points_to_curves(self.explorer.known_rd_points(image, controls.k))
         views = {
             "status": self._status(pair, image, controls),
             "image_info": image.describe() + "".join(f" · {note}" for note in image.notes),
             "slider_gabic": (image.image, pair.gabic.reconstruction),
             "slider_zou": (image.image, pair.zou2022.reconstruction),
-            "metrics": explore.metrics_rows(pair),
-        }
-        maps = explore.bit_maps(pair, controls.part)
-        views.update({
-            "bits_gabic": explore.bits_figure(maps, "gabic"),
-            "bits_zou": explore.bits_figure(maps, "zou2022"),
-            "bits_diff": explore.bits_figure(maps, "difference"),
-            "bits_summary": explore.bit_summary(maps),
-            "rd": explore.rd_figure(self.explorer.known_rd_points(image, controls.k), {"quality": controls.quality}),
+            "metrics": viz.metrics_rows(pair.both),
+            "bits_gabic": viz.bits_figure(maps, "first"),
+            "bits_zou": viz.bits_figure(maps, "second"),
+            "bits_diff": viz.bits_figure(maps, "difference"),
+            "bits_summary": viz.bit_summary(maps),
+            "rd": self._rd_figure(rd_curves, controls.quality),
             "summary": self.summary(pair, image, controls),
-        })  # fmt: skip
-        views.update(self.inspector_views(session, pair, controls))  # type: ignore[arg-type]
+        }
+        views.update(self.inspector_views(session, pair, controls))
         return views
 
-    def inspector_views(
-        self, session: dict[str, Any], pair: explore.Pair, controls: Controls
-    ) -> dict[str, Any]:
+    @staticmethod
+    def _rd_figure(curves: dict[str, Any], quality: int) -> Any:
+        marked = {name: f"q{quality}" for name in ("GABIC", "Zou2022")}
+        return viz.rd_figure(curves, title="Rate–distortion on this image", marked=marked, height=380)
+
+    def inspector_views(self, session: Session, pair: Pair, controls: Controls) -> dict[str, Any]:
         """Inspector image, window heatmaps, neighbour table, edge choices, anatomy, all heads."""
-        image: explore.PreparedImage = session["image"]
-        x, y = explore.clamp_point(image.size, *session["point"])
+        image = session.image
+        x, y = session.point
         block = pair.gabic.blocks[controls.block]
-        rows = explore.neighbour_rows(block, x, y)
-        headers, values = explore.neighbour_table(rows, block.heads)
-        edge = session.get("edge", 0)
-        if edge not in [r["slot"] for r in rows]:
-            edge = rows[0]["slot"]
-            session["edge"] = edge
-        node = explore.node_summary(block, x, y)
+        rows = viz.neighbour_rows(block, x, y)
+        headers, values = viz.neighbour_table(rows, block.heads)
+        slots = [r["slot"] for r in rows]
+        edge = session.edge if session.edge in slots else slots[0]  # -1 or a stale slot: the strongest
+        node = viz.node_summary(block, x, y)
         choices = [(f"#{r['rank']}: to ({r['x']:.0f}, {r['y']:.0f}), α mean {r['alpha_mean']:.3f}", r["slot"])
                    for r in rows]  # fmt: skip
         edge_label = next(label for label, slot in choices if slot == edge)
+        scale = viz.display_scale(image.size)
         return {
-            "inspector": explore.inspector_image(
-                pair.gabic, controls.block, x, y, controls.head, explore.display_scale(image.size)
-            ),  # fmt: skip
-            "window_attention": explore.window_attention_figure(pair, controls.block, x, y, controls.head),
+            "inspector": viz.inspector_image(pair.gabic, controls.block, x, y, controls.head, scale),
+            "window_attention": viz.window_attention_figure(pair.both, controls.block, x, y, controls.head),
             "node_info": (
                 f"Clicked ({x:.0f}, {y:.0f}) → {controls.block}: window {node['window']}, node "
                 f"{node['node']} (grid cell {node['cell']}), k = {block.k} neighbours."
             ),  # fmt: skip
             "neighbours": {"headers": headers, "data": values},
             "edge_choice": gr.update(choices=choices, value=edge),
-            "anatomy": explore.anatomy_figure(explore.score_anatomy(block, x, y, edge), edge_label),
-            "all_heads": explore.all_heads_figure(explore.all_heads(pair.gabic, x, y)),
+            "anatomy": viz.anatomy_figure(viz.score_anatomy(block, x, y, edge), edge_label),
+            "all_heads": viz.all_heads_figure(viz.all_heads(pair.gabic, x, y)),
         }
 
-    def _status(self, pair: explore.Pair, image: explore.PreparedImage, controls: Controls) -> str:
+    def _status(self, pair: Pair, image: PreparedImage, controls: Controls) -> str:
         trained = pair.gabic.trained_k
         note = (
             ""
@@ -247,7 +246,7 @@ class App:
         return f"Analysed {image.describe()} at q{controls.quality}{note}."
 
     @staticmethod
-    def summary(pair: explore.Pair, image: explore.PreparedImage, controls: Controls) -> dict[str, Any]:
+    def summary(pair: Pair, image: PreparedImage, controls: Controls) -> dict[str, Any]:
         """Plain numbers of the current analysis (also what the ``analyze``/``metrics`` APIs return)."""
 
         def clean(value: float) -> float | None:
@@ -257,57 +256,50 @@ class App:
             "image": {"key": image.key, "width": image.size[0], "height": image.size[1],
                       "original_size": list(image.original_size), "notes": image.notes},
             "quality": controls.quality, "k": controls.k,
-            "models": {arch: {name: clean(v) for name, v in pair[arch].metrics().items()} for arch in explore.ARCHS},
+            "models": {arch: {name: clean(v) for name, v in pair[arch].metrics().items()} for arch in ARCHS},
         }  # fmt: skip
 
-    def click(self, session: dict[str, Any] | None, index: Any, quality: int, k: int, block: str, head: str,
-              part: str = "total") -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    def click(self, session: Session | None, index: Any, quality: int, k: int, block: str, head: str,
+              part: str = "total") -> tuple[Session, dict[str, Any]]:  # fmt: skip
         """A click on the inspector image at displayed pixel ``index = (x, y)``."""
-        if not session or "image" not in session:
-            raise ImageInputError("upload an image first")
+        session = _require(session)
         if not isinstance(index, (list, tuple)) or len(index) != 2:
             raise ValueError("click on the image to pick a point")
-        scale = explore.display_scale(session["image"].size)
-        session = {**session, "point": explore.clamp_point(session["image"].size, index[0] / scale, index[1] / scale),
-                   "edge": -1}  # fmt: skip
-        controls = Controls(quality, k, block, head, part)
-        pair = self._pair(session, controls, None)
-        return session, self.inspector_views(session, pair, controls)
+        scale = viz.display_scale(session.image.size)
+        session = session.clicked(index[0] / scale, index[1] / scale)
+        controls = Controls.read(quality, k, block, head, part)
+        return session, self.inspector_views(session, self._pair(session, controls), controls)
 
-    def choose_edge(self, session: dict[str, Any] | None, edge: int | None, quality: int, k: int, block: str,
-                    head: str) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
-        if not session or "image" not in session:
-            raise ImageInputError("upload an image first")
-        session = {**session, "edge": int(edge) if edge is not None else 0}
-        controls = Controls(quality, k, block, head)
-        pair = self._pair(session, controls, None)
-        views = self.inspector_views(session, pair, controls)
+    def choose_edge(self, session: Session | None, edge: int | None, quality: int, k: int, block: str,
+                    head: str) -> tuple[Session, dict[str, Any]]:  # fmt: skip
+        session = _require(session).with_edge(edge if edge is not None else -1)
+        controls = Controls.read(quality, k, block, head)
+        views = self.inspector_views(session, self._pair(session, controls), controls)
         return session, {"anatomy": views["anatomy"]}
 
     # -------------------------------------------------------------- on request
-    def rate_distortion(self, session: dict[str, Any] | None, quality: int, k: int,
+    def rate_distortion(self, session: Session | None, quality: int, k: int,
                         progress: Any = None) -> dict[str, Any]:  # fmt: skip
         """Compute every RD point of this image (both models q1..q4, JPEG/WebP/AVIF) and plot them."""
-        if not session or "image" not in session:
-            raise ImageInputError("upload an image first")
-        points = self.explorer.rd_points(session["image"], int(k), progress=_progress_adapter(progress))
-        return {"rd": explore.rd_figure(points, {"quality": int(quality)})}
+        session = _require(session)
+        points = self.explorer.rd_points(session.image, int(k), progress=_progress_adapter(progress))
+        return {"rd": self._rd_figure(viz.points_to_curves(points), int(quality))}
 
-    def k_sweep(self, session: dict[str, Any] | None, quality: int, progress: Any = None) -> dict[str, Any]:
+    def k_sweep(self, session: Session | None, quality: int, progress: Any = None) -> dict[str, Any]:
         """GABIC at this quality for every valid k."""
-        if not session or "image" not in session:
-            raise ImageInputError("upload an image first")
-        rows = self.explorer.k_sweep(session["image"], int(quality), progress=_progress_adapter(progress))
-        return {"k_sweep": explore.k_sweep_figure(rows, self.explorer.trained_k())}
+        session = _require(session)
+        rows = self.explorer.k_sweep(session.image, int(quality), progress=_progress_adapter(progress))
+        return {"k_sweep": viz.k_sweep_figure(rows, self.explorer.trained_k())}
 
-    def export(self, session: dict[str, Any] | None, quality: int, k: int, block: str, head: str,
+    def export(self, session: Session | None, quality: int, k: int, block: str, head: str,
                part: str = "total") -> dict[str, Any]:  # fmt: skip
         """Write the current analysis as one self-contained HTML file; returns its path."""
+        session = _require(session)
         views = self.render(session, quality, k, block, head, part)
-        controls = Controls(quality, k, block, head, part)
-        image: explore.PreparedImage = session["image"]  # type: ignore[index]
-        pair = self._pair(session, controls, None)
-        x, y = explore.clamp_point(image.size, *session["point"])  # type: ignore[index]
+        controls = Controls.read(quality, k, block, head, part)
+        pair = self._pair(session, controls)
+        image = session.image
+        x, y = session.point
         settings = {"quality": f"q{controls.quality}", "k": controls.k, "trained k": pair.gabic.trained_k,
                     "block": controls.block, "head": "mean" if controls.head is None else controls.head + 1,
                     "bit map part": controls.part, "clicked point": f"({x:.0f}, {y:.0f})"}  # fmt: skip
@@ -316,13 +308,13 @@ class App:
                    "Bit difference (red: GABIC spends more)": views["bits_diff"],
                    "Attention over the window": views["window_attention"], "All blocks × heads": views["all_heads"],
                    "Score anatomy": views["anatomy"], "Rate–distortion": views["rd"]}  # fmt: skip
-        page = explore.html_report(
-            pair, image, settings, figures, images={"Graph inspector": views["inspector"]},
+        weights = {viz.ARCH_NAMES[arch]: line for arch, line in self.explorer.source.description().items()}
+        page = viz.html_report(
+            pair.both, settings, figures, images={"Graph inspector": views["inspector"]},
             tables={"Neighbours of the clicked node": (neighbours["headers"], neighbours["data"])},
-            weights=self.explorer.source.description(),
+            weights=weights, about=[f"Image {image.describe()}, key {image.key}", *image.notes],
         )  # fmt: skip
-        path = self.export_dir / f"gabic-report-{image.key}-q{controls.quality}-k{controls.k}.html"
-        path.write_text(page, encoding="utf-8")
+        path = self.exports.write(f"gabic-report-{image.key}-q{controls.quality}-k{controls.k}.html", page)
         return {"report": str(path)}
 
     def api_metrics(self, source: Any, quality: int, k: int | None = None) -> dict[str, Any]:
@@ -331,7 +323,5 @@ class App:
         if problem:
             raise FileNotFoundError(problem)
         session = self.new_session(source)
-        trained = self.explorer.trained_k()
-        controls = Controls(quality, int(k) if k else trained, explore.BLOCKS[0], "mean")
-        pair = self._pair(session, controls, None)
-        return self.summary(pair, session["image"], controls)
+        controls = Controls.read(quality, int(k) if k else self.explorer.trained_k(), "", "mean")
+        return self.summary(self._pair(session, controls), session.image, controls)

@@ -6,16 +6,25 @@ from typing import Any
 
 import gradio as gr
 
-from app import service as explore
+from gabic.viz import METRIC_HEADERS
 
 from . import texts
 from .handlers import VIEWS, App, failure_message, guarded
+from .inputs import SAMPLES, PreparedImage, sample_image
+from .service import BLOCKS
+from .session import Session
+from .weights import DISPLAY_NAMES
 
 INSPECTOR_VIEWS = ("status", "inspector", "window_attention", "node_info", "neighbours", "edge_choice", "anatomy",
                    "all_heads")  # fmt: skip
-#: Concurrent events per worker pool: models run one analysis at a time anyway.
+#: Events run at the same time. Each analysis has a model of its own, so this bounds CPU load and
+#: working memory, not correctness.
 CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32
+#: Gradio's own copies of uploads, samples and reports: every 30 min, delete those older than 1 h.
+DELETE_CACHE = (1800, 3600)
+#: Largest upload Gradio accepts, in bytes (decoding is refused above 40 MP anyway: gabic.codec.images).
+MAX_FILE_SIZE = 25 * 1024 * 1024
 
 CSS = """
 #status {font-size: 15px}
@@ -23,7 +32,7 @@ CSS = """
 """
 
 
-def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blocks:
+def build_demo(app: App, initial: PreparedImage | None = None) -> gr.Blocks:
     """The whole UI. ``initial`` (analysed already) is shown to every new session."""
     explorer = app.explorer
     problem = explorer.source.problem()
@@ -33,12 +42,12 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
     heads = explorer.heads() if not problem else 8
     start_quality = qualities[min(1, len(qualities) - 1)]
 
-    with gr.Blocks(title="GABIC explorer", fill_width=True) as demo:
+    with gr.Blocks(title="GABIC explorer", fill_width=True, delete_cache=DELETE_CACHE) as demo:
         session = gr.State(None)
         gr.Markdown(texts.INTRO)
         weights_lines = explorer.source.description()
         gr.Markdown("**Weights in use** — " + " · ".join(
-            f"{explore.DISPLAY_NAMES[a]}: {w}" for a, w in weights_lines.items()), elem_classes="explain")  # fmt: skip
+            f"{DISPLAY_NAMES[a]}: {w}" for a, w in weights_lines.items()), elem_classes="explain")  # fmt: skip
         status = gr.Markdown(
             f"Problem: {problem}" if problem else "Loading the sample photo…", elem_id="status"
         )
@@ -49,7 +58,7 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
                                   sources=["upload", "clipboard"], height=260, elem_id="upload")  # fmt: skip
                 image_info = gr.Markdown(elem_id="image_info")
                 samples = gr.Gallery(
-                    value=[(explore.sample_image(name), name) for name in explore.SAMPLES], label="Samples",
+                    value=[(sample_image(name), name) for name in SAMPLES], label="Samples",
                     columns=4, height=110, allow_preview=False, elem_id="samples",
                 )  # fmt: skip
                 gr.Markdown(texts.INPUT, elem_classes="explain")
@@ -63,7 +72,7 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
                 k = gr.Slider(low_k, high_k, value=trained_k or low_k, step=1, elem_id="k",
                               label=f"k — neighbours per node in GABIC (trained value: {trained_k})",
                               info=f"k ≠ {trained_k} is evaluated out of distribution")  # fmt: skip
-                block = gr.Radio(list(explore.BLOCKS), value=explore.BLOCKS[0], label="Attention block",
+                block = gr.Radio(list(BLOCKS), value=BLOCKS[0], label="Attention block",
                                  elem_id="block")  # fmt: skip
                 head = gr.Radio(["mean", *[str(h) for h in range(1, heads + 1)]], value="mean", label="Head",
                                 elem_id="head")  # fmt: skip
@@ -73,7 +82,7 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
             with gr.Row():
                 slider_gabic = gr.ImageSlider(label="Original | GABIC", type="pil", max_height=420)
                 slider_zou = gr.ImageSlider(label="Original | Zou2022", type="pil", max_height=420)
-            metrics = gr.Dataframe(headers=explore.METRIC_HEADERS, interactive=False, elem_id="metrics",
+            metrics = gr.Dataframe(headers=METRIC_HEADERS, interactive=False, elem_id="metrics",
                                    label="Metrics (real bitstream)")  # fmt: skip
             gr.Markdown(texts.RECONSTRUCTION, elem_classes="explain")
 
@@ -164,7 +173,7 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
             evt: gr.SelectData,
             progress=gr.Progress(),  # noqa: B008
         ) -> Any:
-            name = explore.SAMPLES[evt.index if isinstance(evt.index, int) else 0]
+            name = SAMPLES[evt.index if isinstance(evt.index, int) else 0]
             return guarded(VIEWS)(app.load_sample)(name, q, kk, b, h, p, progress=progress, flat=True)
 
         def on_controls(state: Any, q: int, kk: int, b: str, h: str, p: str, progress=gr.Progress()) -> Any:  # noqa: B008
@@ -190,7 +199,7 @@ def build_demo(app: App, initial: explore.PreparedImage | None = None) -> gr.Blo
         def on_load(state: Any, q: int, kk: int, b: str, h: str, p: str, progress=gr.Progress()) -> Any:  # noqa: B008
             if initial is None or problem:
                 return tuple(gr.skip() for _ in full_outputs)
-            fresh = {"image": initial, "point": (initial.size[0] / 2, initial.size[1] / 2), "edge": 0}
+            fresh = Session.start(initial)
             return (fresh, *render(fresh, q, kk, b, h, p, progress=progress, flat=True))
 
         def api_analyze(path: str, q: float, kk: float) -> Any:

@@ -13,10 +13,14 @@ from PIL import Image
 
 pytest.importorskip("gradio")
 
-from app import handlers  # noqa: E402
-from app import service as explore  # noqa: E402
+from app import handlers, service  # noqa: E402
 from app.handlers import VIEWS, App, guarded  # noqa: E402
-from app.ui import build_demo  # noqa: E402
+from app.inputs import image_key  # noqa: E402
+from app.service import Explorer  # noqa: E402
+from app.session import Session  # noqa: E402
+from app.ui import MAX_FILE_SIZE, build_demo  # noqa: E402
+from app.weights import WeightsSource  # noqa: E402
+from gabic import viz  # noqa: E402
 from gabic.codec.images import ImageInputError  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
@@ -25,7 +29,7 @@ CONTROLS = dict(quality=1, k=9, block="encoder 1/4", head="mean", part="total")
 
 @pytest.fixture(scope="module")
 def app(weights_env: Path, tmp_path_factory: pytest.TempPathFactory) -> App:
-    explorer = explore.Explorer(explore.WeightsSource(device="cpu"), max_entries=16)
+    explorer = Explorer(WeightsSource(device="cpu"))
     return App(explorer, max_side=192, export_dir=tmp_path_factory.mktemp("reports"))
 
 
@@ -43,31 +47,32 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def loaded(app: App, photo: Path) -> tuple[dict, dict]:
+def loaded(app: App, photo: Path) -> tuple[Session, dict]:
     return app.load_image(str(photo), **CONTROLS)
 
 
-def test_upload_renders_every_view(loaded: tuple[dict, dict], photo: Path) -> None:
+def test_upload_renders_every_view(loaded: tuple[Session, dict], photo: Path) -> None:
     session, views = loaded
     assert set(VIEWS) <= set(views)
-    assert session["image"].size == (192, 128) and session["point"] == (96, 64)
+    assert isinstance(session, Session)
+    assert session.image.size == (192, 128) and session.point == (96, 64)
     assert views["status"].startswith("Analysed 192×128")
-    assert views["summary"]["image"]["key"] == explore.image_key(Image.open(photo).convert("RGB"))
+    assert views["summary"]["image"]["key"] == image_key(Image.open(photo).convert("RGB"))
     assert len(views["metrics"]) == 2
     assert len(views["neighbours"]["data"]) == 9
     original, reconstruction = views["slider_gabic"]
     assert original.size == reconstruction.size == (192, 128)
     assert views["edge_choice"]["__type__"] == "update" and len(views["edge_choice"]["choices"]) == 9
-    assert views["bits_gabic"].data[0].zmax == views["bits_zou"].data[0].zmax
+    assert views["bits_gabic"].layout.coloraxis.cmax == views["bits_zou"].layout.coloraxis.cmax
 
 
 def test_quality_change_is_cached(
-    app: App, loaded: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch
+    app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session, _ = loaded
     app.render(session, **{**CONTROLS, "quality": 2})  # computes q2 once
     calls = []
-    monkeypatch.setattr(explore, "analyze", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(service, "analyze", lambda *a, **k: calls.append(1))
     start = time.perf_counter()
     views = app.render(session, **CONTROLS)
     views2 = app.render(session, **{**CONTROLS, "quality": 2})
@@ -76,7 +81,7 @@ def test_quality_change_is_cached(
     assert views["summary"]["models"] != views2["summary"]["models"]
 
 
-def test_k_change_is_marked_out_of_distribution(app: App, loaded: tuple[dict, dict]) -> None:
+def test_k_change_is_marked_out_of_distribution(app: App, loaded: tuple[Session, dict]) -> None:
     session, _ = loaded
     views = app.render(session, **{**CONTROLS, "k": 3})
     assert "out of distribution" in views["status"]
@@ -84,11 +89,11 @@ def test_k_change_is_marked_out_of_distribution(app: App, loaded: tuple[dict, di
     assert views["summary"]["k"] == 3
 
 
-def test_click_moves_the_node(app: App, loaded: tuple[dict, dict]) -> None:
+def test_click_moves_the_node(app: App, loaded: tuple[Session, dict]) -> None:
     session, _ = loaded
-    scale = explore.display_scale(session["image"].size)
+    scale = viz.display_scale(session.image.size)
     new_session, views = app.click(session, [20 * scale, 100 * scale], 1, 9, "decoder 1/16", "2")
-    assert new_session["point"] == (20.0, 100.0) and session["point"] == (96, 64)  # old session untouched
+    assert new_session.point == (20.0, 100.0) and session.point == (96, 64)  # old session untouched
     assert len(views["neighbours"]["data"]) == 9
     assert "Clicked (20, 100)" in views["node_info"]
     assert views["inspector"].size == (192 * scale, 128 * scale)
@@ -96,14 +101,14 @@ def test_click_moves_the_node(app: App, loaded: tuple[dict, dict]) -> None:
         app.click(session, None, 1, 9, "decoder 1/16", "2")
 
 
-def test_choose_edge_updates_anatomy(app: App, loaded: tuple[dict, dict]) -> None:
+def test_choose_edge_updates_anatomy(app: App, loaded: tuple[Session, dict]) -> None:
     session, _ = loaded
     new_session, views = app.choose_edge(session, 3, 1, 9, "encoder 1/4", "mean")
-    assert new_session["edge"] == 3
+    assert new_session.edge == 3 and session.edge == -1
     assert set(views) == {"anatomy"} and len(views["anatomy"].data) == 3
 
 
-def test_export_writes_a_self_contained_report(app: App, loaded: tuple[dict, dict]) -> None:
+def test_export_writes_a_self_contained_report(app: App, loaded: tuple[Session, dict]) -> None:
     session, _ = loaded
     path = Path(app.export(session, **CONTROLS)["report"])
     page = path.read_text()
@@ -113,10 +118,10 @@ def test_export_writes_a_self_contained_report(app: App, loaded: tuple[dict, dic
 
 
 def test_rd_and_k_sweep_handlers(
-    app: App, loaded: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch
+    app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session, _ = loaded
-    monkeypatch.setattr(explore, "CLASSIC_CODECS", ())
+    monkeypatch.setattr(service, "CLASSIC_CODECS", ())
     monkeypatch.setattr(app.explorer.source, "common_qualities", lambda: [1, 2])  # already cached
     fig = app.rate_distortion(session, 1, 9)["rd"]
     assert {trace.name for trace in fig.data} >= {"GABIC", "Zou2022", "current"}
@@ -124,7 +129,7 @@ def test_rd_and_k_sweep_handlers(
     assert len(app.k_sweep(session, 1)["k_sweep"].data) == 2
 
 
-def test_api_metrics_matches_the_ui(app: App, loaded: tuple[dict, dict], photo: Path) -> None:
+def test_api_metrics_matches_the_ui(app: App, loaded: tuple[Session, dict], photo: Path) -> None:
     _, views = loaded
     assert app.api_metrics(str(photo), 1, 9) == views["summary"]
 
@@ -168,8 +173,8 @@ def test_converted_inputs_are_accepted_with_a_note(app: App, tmp_path: Path, nam
     path = tmp_path / f"{name}.png"
     make().save(path)
     session = app.new_session(str(path))
-    assert session["image"].image.mode == "RGB"
-    assert any(note in n for n in session["image"].notes)
+    assert session.image.image.mode == "RGB"
+    assert any(note in n for n in session.image.notes)
 
 
 def test_exif_rotated_input_is_upright(app: App, tmp_path: Path) -> None:
@@ -177,7 +182,7 @@ def test_exif_rotated_input_is_upright(app: App, tmp_path: Path) -> None:
     exif[0x0112] = 8
     path = tmp_path / "rotated.jpg"
     random_image(40, 80, seed=2).save(path, exif=exif.tobytes())
-    assert app.new_session(str(path))["image"].size == (40, 80)
+    assert app.new_session(str(path)).image.size == (40, 80)
 
 
 def test_unexpected_errors_are_reported_briefly(app: App) -> None:
@@ -197,7 +202,7 @@ def test_views_need_an_image_first(app: App) -> None:
 
 def test_no_weights_is_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, photo: Path) -> None:
     monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(tmp_path))
-    empty = App(explore.Explorer(explore.WeightsSource(device="cpu")), export_dir=tmp_path)
+    empty = App(Explorer(WeightsSource(device="cpu")), export_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="No weights found"):
         empty.load_image(str(photo), **CONTROLS)
     demo = build_demo(empty, None)  # the page still builds and shows the problem
@@ -205,20 +210,20 @@ def test_no_weights_is_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert any(isinstance(t, str) and t.startswith("Problem: No weights found") for t in texts)
 
 
-def test_demo_builds_with_an_initial_image(app: App, loaded: tuple[dict, dict]) -> None:
+def test_demo_builds_with_an_initial_image(app: App, loaded: tuple[Session, dict]) -> None:
     session, _ = loaded
-    demo = build_demo(app, session["image"])
+    demo = build_demo(app, session.image)
     api_names = {dep.api_name for dep in demo.fns.values() if dep.api_name}
     assert {"analyze", "upload"} <= api_names
 
 
-def test_prefetch_is_bounded(app: App, loaded: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prefetch_is_bounded(app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch) -> None:
     session, _ = loaded
     submitted = []
     monkeypatch.setattr(app, "prefetch", True)
     monkeypatch.setattr(app._prefetcher, "submit", lambda *args: submitted.append(args))
     app._pending = 3
-    app.prefetch_qualities(session["image"], 9)
+    app.prefetch_qualities(session.image, 9)
     assert len(submitted) == 1
     app._pending = 0
     assert handlers.USER_ERRORS
@@ -252,14 +257,15 @@ def test_authors_checkpoint_folder_drives_the_app(
     entry.main(["--checkpoints", str(folder), "--device", "cpu", "--max-side", "64", "--no-prefetch",
                 "--port", "7999"])  # fmt: skip
     assert launched["server_port"] == 7999 and launched["server_name"] == "127.0.0.1"
+    assert launched["max_file_size"] == MAX_FILE_SIZE
     assert "authors' checkpoints (paper configuration)" in caplog.text
     assert "analysed at q1" in caplog.text and "could not analyse" not in caplog.text
     page = launched["demo"].config
     assert any("authors' checkpoints" in str(c.get("props", {}).get("value", "")) for c in page["components"])
 
-    source = explore.WeightsSource(folder, device="cpu")
+    source = WeightsSource(folder, device="cpu")
     assert source.problem() is None and source.common_qualities() == [1]
-    app = App(explore.Explorer(source, max_entries=4), max_side=64, export_dir=tmp_path / "reports")
+    app = App(Explorer(source), max_side=64, export_dir=tmp_path / "reports")
     photo = tmp_path / "photo.png"
     random_image(48, 64, seed=5).save(photo)
     session, views = app.load_image(str(photo), **CONTROLS)

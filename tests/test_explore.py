@@ -1,18 +1,26 @@
-"""gabic.explore: input preparation, weights source, cached analyses and the data of every view."""
+"""The app's service layer: input preparation, weights and models, the memory-bounded cache,
+cached analyses, RD points and k sweep, typed sessions, report files."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from helpers import random_image
 from PIL import Image
 
-from app import service as explore
+from app import service
+from app.cache import ResultCache, analysis_bytes
+from app.exports import ExportFolder
+from app.inputs import SAMPLES, PreparedImage, image_key, prepare_image, sample_image
+from app.service import Explorer, Pair
+from app.session import Controls, Session, clamp_point, head_index
+from app.weights import WeightsSource
 from gabic import inspect as gabic_inspect
 from gabic.codec.images import ImageInputError
 
@@ -20,17 +28,17 @@ SIZE = (192, 128)  # width, height: small enough for two cores, big enough for 1
 
 
 @pytest.fixture(scope="module")
-def explorer(weights_env: Path) -> explore.Explorer:
-    return explore.Explorer(explore.WeightsSource(device="cpu"), max_entries=16)
+def explorer(weights_env: Path) -> Explorer:
+    return Explorer(WeightsSource(device="cpu"))
 
 
 @pytest.fixture(scope="module")
-def prepared() -> explore.PreparedImage:
-    return explore.prepare_image(random_image(SIZE[1], SIZE[0], seed=3), max_side=None)
+def prepared() -> PreparedImage:
+    return prepare_image(random_image(SIZE[1], SIZE[0], seed=3), max_side=None)
 
 
 @pytest.fixture(scope="module")
-def pair(explorer: explore.Explorer, prepared: explore.PreparedImage) -> explore.Pair:
+def pair(explorer: Explorer, prepared: PreparedImage) -> Pair:
     return explorer.pair(prepared, 1)
 
 
@@ -42,19 +50,16 @@ def _png(image: Image.Image, **save_args) -> bytes:
 
 # ---------------------------------------------------------------------------- input
 def test_prepare_image_downscales_with_a_note() -> None:
-    big = random_image(300, 600, seed=1)
-    prepared = explore.prepare_image(_png(big), max_side=200)
-    assert prepared.size == (200, 100)
-    assert prepared.original_size == (600, 300)
+    prepared = prepare_image(_png(random_image(300, 600, seed=1)), max_side=200)
+    assert prepared.size == (200, 100) and prepared.original_size == (600, 300)
     assert prepared.resized and "downscaled" in prepared.describe()
     assert any("downscaled" in note for note in prepared.notes)
 
 
 def test_image_key_depends_on_pixels_only() -> None:
     image = random_image(40, 50, seed=2)
-    assert explore.image_key(image) == explore.image_key(image.copy())
-    assert explore.image_key(image) == explore.prepare_image(_png(image)).key
-    assert explore.image_key(image) != explore.image_key(random_image(40, 50, seed=5))
+    assert image_key(image) == image_key(image.copy()) == prepare_image(_png(image)).key
+    assert image_key(image) != image_key(random_image(40, 50, seed=5))
 
 
 @pytest.mark.parametrize(
@@ -66,17 +71,15 @@ def test_image_key_depends_on_pixels_only() -> None:
     ],
 )
 def test_prepare_image_notes_conversions(make, expected: str) -> None:
-    prepared = explore.prepare_image(_png(make()))
+    prepared = prepare_image(_png(make()))
     assert prepared.image.mode == "RGB"
     assert any(expected in note for note in prepared.notes), prepared.notes
 
 
 def test_prepare_image_honours_exif_orientation() -> None:
-    image = random_image(30, 60, seed=4)
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display
-    data = _png(image, format="JPEG", exif=exif.tobytes())
-    prepared = explore.prepare_image(data)
+    prepared = prepare_image(_png(random_image(30, 60, seed=4), format="JPEG", exif=exif.tobytes()))
     assert prepared.size == (30, 60)
     assert any("EXIF" in note for note in prepared.notes)
 
@@ -84,30 +87,29 @@ def test_prepare_image_honours_exif_orientation() -> None:
 @pytest.mark.parametrize("data", [b"", b"definitely not an image", _png(random_image(30, 30))[:60]])
 def test_prepare_image_refuses_bad_input(data: bytes) -> None:
     with pytest.raises(ImageInputError):
-        explore.prepare_image(data)
+        prepare_image(data)
 
 
 def test_samples_are_bundled() -> None:
-    for name in explore.SAMPLES:
-        assert explore.sample_image(name).mode == "RGB"
+    for name in SAMPLES:
+        assert sample_image(name).mode == "RGB"
     with pytest.raises(KeyError):
-        explore.sample_image("nope")
+        sample_image("nope")
 
 
 # -------------------------------------------------------------------------- weights
 def test_no_weights_is_a_clear_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(tmp_path / "empty"))
-    source = explore.WeightsSource(device="cpu")
+    source = WeightsSource(device="cpu")
     assert source.common_qualities() == []
-    assert "No weights found" in source.problem()
-    assert "--checkpoints" in source.problem()
+    assert "No weights found" in source.problem() and "--checkpoints" in source.problem()
 
 
 def test_checkpoint_folder_layout_is_detected(tmp_path: Path, weights_env: Path) -> None:
     (tmp_path / "gabic").mkdir()
     for quality in (1, 2):
         (tmp_path / "gabic" / f"q{quality}-model.pth.tar").write_bytes(b"placeholder")
-    source = explore.WeightsSource(tmp_path, device="cpu")
+    source = WeightsSource(tmp_path, device="cpu")
     assert source.origin("gabic") == "checkpoints" and source.qualities("gabic") == [1, 2]
     assert source.origin("zou2022") == "shipped" and source.qualities("zou2022") == [1, 2, 3, 4]
     assert source.common_qualities() == [1, 2]
@@ -115,180 +117,214 @@ def test_checkpoint_folder_layout_is_detected(tmp_path: Path, weights_env: Path)
     assert "shipped" in source.description()["zou2022"]
 
 
+def test_a_borrowed_model_is_never_lent_twice_at_once(weights_env: Path) -> None:
+    source = WeightsSource(device="cpu")
+    with source.borrow("gabic", 1) as first, source.borrow("gabic", 1) as second:
+        assert first is not second
+        first.set_k(3)
+        assert second.k == source.config("gabic", 1).k  # k set on one copy does not reach the other
+    with source.borrow("gabic", 1) as again:
+        assert again is first or again is second  # returned copies are reused
+
+
+# ------------------------------------------------------------------------ the cache
+def test_result_cache_evicts_least_recently_used_beyond_its_budget() -> None:
+    cache: ResultCache[bytes] = ResultCache(budget_bytes=100, size_of=len)
+    for key in "abc":
+        cache.put(key, bytes(40))
+    assert len(cache) == 2 and "a" not in cache and cache.nbytes == 80
+    assert cache.get("b") is not None  # b is now the most recently used
+    cache.put("d", bytes(40))
+    assert "c" not in cache and {"b", "d"} <= {k for k in "abcd" if k in cache}
+    cache.put("huge", bytes(500))  # alone over the budget: kept, everything else goes
+    assert len(cache) == 1 and cache.nbytes == 500
+    cache.put("e", bytes(10))
+    assert "huge" not in cache and cache.nbytes == 10
+    with pytest.raises(ValueError):
+        ResultCache(0, len)
+
+
+def test_result_cache_computes_a_key_once_and_recovers_from_failures() -> None:
+    cache: ResultCache[str] = ResultCache(10**6, len)
+    calls = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow() -> str:
+        calls.append(1)
+        started.set()
+        release.wait(10)
+        return "value"
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(cache.get_or_compute, "k", slow)
+        started.wait(10)
+        others = [pool.submit(cache.get_or_compute, "k", slow) for _ in range(3)]
+        release.set()
+        assert {f.result(10) for f in [first, *others]} == {"value"}
+    assert len(calls) == 1
+
+    def broken() -> str:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_compute("x", broken)
+    assert cache.get_or_compute("x", lambda: "fine") == "fine"
+    assert cache.get_or_compute("x", lambda: "other", accept=lambda v: v != "fine") == "other"
+
+
+def test_analysis_bytes_counts_images_maps_and_attention(pair: Pair) -> None:
+    gabic = pair.gabic
+    size = analysis_bytes(gabic)
+    images = 2 * SIZE[0] * SIZE[1] * 3
+    maps = sum(
+        a.nbytes for a in (gabic.y_bits, gabic.z_bits, gabic.y_bits_per_pixel_map, gabic.z_bits_per_pixel_map)
+    )
+    alpha = sum(b.alpha.numel() * b.alpha.element_size() for b in gabic.blocks.values())
+    assert size >= images + maps + len(gabic.data) + alpha
+    without = dataclasses.replace(gabic, blocks={})
+    assert analysis_bytes(without) == images + maps + len(gabic.data)
+
+
+def test_explorer_cache_stays_within_its_budget(weights_env: Path) -> None:
+    image = prepare_image(random_image(64, 64, seed=9))
+    probe = Explorer(WeightsSource(device="cpu"))
+    one = analysis_bytes(probe.analysis(image, "gabic", 1, k=1, inspect_attention=False))
+    small = Explorer(WeightsSource(device="cpu"), cache_bytes=int(2.5 * one))
+    for k in (1, 2, 3, 4):
+        small.analysis(image, "gabic", 1, k=k, inspect_attention=False)
+        assert small.results.nbytes <= small.results.budget_bytes
+    assert len(small.results) == 2
+    assert small.cached(image, "gabic", 1, k=1, inspect_attention=False) is None
+    assert small.cached(image, "gabic", 1, k=4, inspect_attention=False) is not None
+
+
 # ------------------------------------------------------------------------- analyses
 def test_analyses_are_cached_per_quality_and_k(
-    explorer: explore.Explorer, prepared: explore.PreparedImage, pair: explore.Pair
+    explorer: Explorer, prepared: PreparedImage, pair: Pair
 ) -> None:
     assert explorer.pair(prepared, 1).gabic is pair.gabic
     assert explorer.is_pair_cached(prepared, 1)
     assert pair.gabic.k == explorer.trained_k() and pair.zou2022.k is None
     assert explorer.cached(prepared, "gabic", 1, k=3) is None
     assert explorer.k_range() == (1, 15)
+    assert pair["zou2022"] is pair.zou2022 and pair.both == (pair.gabic, pair.zou2022)
 
 
 def test_same_request_from_two_threads_is_computed_once(
-    explorer: explore.Explorer, prepared: explore.PreparedImage, monkeypatch: pytest.MonkeyPatch
+    explorer: Explorer, prepared: PreparedImage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    original = explore.analyze
+    original = service.analyze
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("k"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(explore, "analyze", counting)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(explorer.analysis(prepared, "gabic", 1, k=4)))
-               for _ in range(3)]  # fmt: skip
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert len(calls) == 1 and len(results) == 3
-    assert all(r is results[0] for r in results) and results[0].k == 4
+    monkeypatch.setattr(service, "analyze", counting)
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: explorer.analysis(prepared, "gabic", 1, k=4), range(3)))
+    assert len(calls) == 1 and all(r is results[0] for r in results) and results[0].k == 4
 
 
-def test_cache_is_bounded(weights_env: Path, prepared: explore.PreparedImage) -> None:
-    small = explore.Explorer(explore.WeightsSource(device="cpu"), max_entries=2)
-    image = explore.prepare_image(random_image(64, 64, seed=9))
-    for k in (1, 2, 3):
-        small.analysis(image, "gabic", 1, k=k, inspect_attention=False)
-    assert len(small._cache) == 2
-    assert small.cached(image, "gabic", 1, k=1, inspect_attention=False) is None
-
-
-def test_metrics_rows_and_bit_maps(pair: explore.Pair) -> None:
-    rows = explore.metrics_rows(pair)
-    assert [r[0].split(" ")[0] for r in rows] == ["GABIC", "Zou2022"]
-    assert rows[0][1] == round(pair.gabic.bpp, 4) and len(rows[0]) == len(explore.METRIC_HEADERS)
-    maps = explore.bit_maps(pair)
-    assert maps.gabic.shape == (SIZE[1], SIZE[0])
-    assert maps.totals["gabic"] == pytest.approx(pair.gabic.bits_estimated, rel=1e-4)
-    assert maps.totals["zou2022"] == pytest.approx(pair.zou2022.bits_estimated, rel=1e-4)
-    np.testing.assert_allclose(maps.difference, maps.gabic - maps.zou2022)
-    assert maps.vmax > 0 and maps.dmax > 0
-    y, z = explore.bit_maps(pair, "y"), explore.bit_maps(pair, "z")
-    assert y.totals["gabic"] + z.totals["gabic"] == pytest.approx(maps.totals["gabic"], rel=1e-4)
-    assert "GABIC" in explore.bit_summary(maps)
-    with pytest.raises(ValueError):
-        explore.bit_maps(pair, "w")
-
-
-@pytest.mark.parametrize("block_name", explore.BLOCKS)
-def test_neighbour_rows_and_score_anatomy(pair: explore.Pair, block_name: str) -> None:
-    block = pair.gabic.blocks[block_name]
-    x, y = 70.0, 50.0
-    rows = explore.neighbour_rows(block, x, y)
-    assert len(rows) == block.k
-    assert [r["rank"] for r in rows] == list(range(1, block.k + 1))
-    assert all(a["alpha_mean"] >= b["alpha_mean"] for a, b in zip(rows, rows[1:], strict=False))
-    alpha = np.array([r["alpha"] for r in rows])  # (k, heads)
-    np.testing.assert_allclose(alpha.sum(0), 1.0, atol=1e-4)
-    headers, values = explore.neighbour_table(rows, block.heads)
-    assert len(values) == block.k and len(headers) == len(values[0]) == 7 + block.heads
-    # the softmax of q·k + edge parts over the node's edges gives back alpha
-    edges = block.neighbours_of(x, y)
-    scores = torch.tensor(
-        [[h["score"] for h in explore.score_anatomy(block, x, y, s)] for s in range(len(edges))]
-    )
-    torch.testing.assert_close(
-        scores.softmax(0), torch.tensor([e["alpha"] for e in edges]), atol=1e-4, rtol=1e-3
-    )
-    with pytest.raises(ValueError):
-        explore.score_anatomy(block, x, y, block.k)
-
-
-def test_all_heads_grid(pair: explore.Pair) -> None:
-    grid = explore.all_heads(pair.gabic, 20, 30)
-    assert list(grid) == list(explore.BLOCKS)
-    for name, maps in grid.items():
-        block = pair.gabic.blocks[name]
-        assert maps.shape == (block.heads + 1, block.window, block.window)
-        np.testing.assert_allclose(maps[-1], maps[:-1].mean(0), atol=1e-5)
-        assert (maps[:-1] > 0).reshape(block.heads, -1).sum(1).max() <= block.k
-    zou = explore.all_heads(pair.zou2022, 20, 30)
-    np.testing.assert_allclose(zou["encoder 1/4"][:-1].sum((1, 2)), 1.0, atol=1e-2)
-
-
-def test_node_summary_and_clamp(pair: explore.Pair) -> None:
-    assert explore.clamp_point(SIZE, -5, 1e6) == (0.0, SIZE[1] - 1.0)
-    node = explore.node_summary(pair.gabic.blocks["encoder 1/16"], 100, 60)
-    assert node["block"] == "encoder 1/16" and 0 <= node["node"] < 16
-    assert explore.head_index("mean") is None and explore.head_index("3") == 2
-
-
-def test_figures_and_inspector_image(pair: explore.Pair) -> None:
-    maps = explore.bit_maps(pair)
-    for which in ("gabic", "zou2022", "difference"):
-        fig = explore.bits_figure(maps, which)
-        assert fig.data[0].type == "heatmap"
-    assert (
-        explore.bits_figure(maps, "gabic").data[0].zmax == explore.bits_figure(maps, "zou2022").data[0].zmax
-    )
-    assert explore.bits_figure(maps, "difference").data[0].zmid == 0
-    assert len(explore.window_attention_figure(pair, "encoder 1/4", 10, 10, None).data) == 4
-    assert len(explore.all_heads_figure(explore.all_heads(pair.gabic, 10, 10)).data) == 4 * 9
-    block = pair.gabic.blocks["decoder 1/4"]
-    assert len(explore.anatomy_figure(explore.score_anatomy(block, 10, 10, 0)).data) == 3
-    scale = explore.display_scale(SIZE)
-    picture = explore.inspector_image(pair.gabic, "decoder 1/4", 10, 10, 2, scale)
-    assert picture.size == (SIZE[0] * scale, SIZE[1] * scale)
-    # the clicked node is drawn in red at its cell centre
-    cx, cy = block.cell_centre(*block.cell_at(10, 10))
-    r, g, b = picture.getpixel((int(cx * scale), int(cy * scale)))
-    assert r > 200 and g < 100 and b < 100
-
-
-def test_rd_points_and_k_sweep(
-    explorer: explore.Explorer, prepared: explore.PreparedImage, pair: explore.Pair
+def test_analyses_at_one_quality_run_at_the_same_time(
+    weights_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No lock serialises two analyses by the same (architecture, quality): both are inside
+    :func:`gabic.inspect.analyze` at once (a barrier of two would time out otherwise), each
+    with a model of its own."""
+    barrier = threading.Barrier(2, timeout=60)
+    models = []
+    original = service.analyze
+
+    def together(model, *args, **kwargs):
+        models.append(model)
+        barrier.wait()
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(service, "analyze", together)
+    explorer = Explorer(WeightsSource(device="cpu"))
+    images = [prepare_image(random_image(64, 64, seed=40 + i)) for i in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda im: explorer.analysis(im, "zou2022", 1, inspect_attention=False), images)
+        )
+    assert len(results) == 2 and models[0] is not models[1]
+
+
+def test_concurrent_analyses_at_one_quality_do_not_mix(weights_env: Path) -> None:
+    """Four images analysed at once by the same (architecture, quality), with different k: each
+    result is what a lone analysis gives (no lock serialises them; each runs on its own model)."""
+    images = [prepare_image(random_image(64, 96, seed=20 + i)) for i in range(4)]
+    together = Explorer(WeightsSource(device="cpu"))
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: together.analysis(images[i], "gabic", 2, k=i + 2), range(4)))
+    alone = Explorer(WeightsSource(device="cpu"))
+    for i, result in enumerate(results):
+        expected = alone.analysis(images[i], "gabic", 2, k=i + 2)
+        assert result.k == i + 2 and result.data == expected.data
+        for name, block in result.blocks.items():
+            assert block.k == i + 2
+            assert np.array_equal(block.neighbours.numpy(), expected.blocks[name].neighbours.numpy())
+
+
+def test_rd_points_and_k_sweep(explorer: Explorer, prepared: PreparedImage, pair: Pair) -> None:
     points = explorer.rd_points(prepared, classic=False)
     assert {(p["method"], p["quality"]) for p in points} == {
         (m, q) for m in ("GABIC", "Zou2022") for q in (1, 2, 3, 4)
     }
-    assert {(p["method"], p["quality"]) for p in explorer.known_rd_points(prepared)} >= {
-        ("GABIC", 1),
-        ("Zou2022", 1),
-    }
-    fig = explore.rd_figure(points, {"quality": 1})
-    assert fig.data[-1].name == "current" and len(fig.data[-1].x) == 2
+    known = {(p["method"], p["quality"]) for p in explorer.known_rd_points(prepared)}
+    assert known >= {("GABIC", 1), ("Zou2022", 1)}
     seen = []
     rows = explorer.k_sweep(prepared, 1, ks=[1, 2], progress=lambda f, m: seen.append(m))
     assert [r["k"] for r in rows] == [1, 2] and seen[-1] == "done"
     assert all(r["bpp"] > 0 for r in rows)
-    assert len(explore.k_sweep_figure(rows, 9).data) == 2
 
 
-def test_classic_points_when_available(explorer: explore.Explorer, prepared: explore.PreparedImage) -> None:
-    pytest.importorskip("gabic.classic", reason="gabic.classic (JPEG/WebP/AVIF) is not there yet")
+def test_classic_points(explorer: Explorer, prepared: PreparedImage) -> None:
     points = explorer.classic_points(prepared, "jpeg")
     assert points and all(p["method"] == "JPEG" and p["bpp"] > 0 for p in points)
+    assert explorer.classic_points(prepared, "jpeg") is points  # cached
+    assert {p["method"] for p in explorer.known_rd_points(prepared)} >= {"JPEG"}
 
 
-def test_html_report_is_self_contained(pair: explore.Pair, prepared: explore.PreparedImage) -> None:
-    maps = explore.bit_maps(pair)
-    page = explore.html_report(
-        pair, prepared, {"quality": "q1", "k": 9}, {"Bits": explore.bits_figure(maps, "gabic")},
-        tables={"Extra": (["a"], [[1]])}, weights={"gabic": "random <test> weights"},
-    )  # fmt: skip
-    assert page.startswith("<!DOCTYPE html>")
-    assert "<script src" not in page.replace(" ", "").lower().replace("<scriptsrc", "<script src")
-    assert "data:image/png;base64," in page and page.count("<img") == 3
-    assert "Plotly.newPlot" in page and "random &lt;test&gt; weights" in page
-    assert "Bits" in page and "Extra" in page
-
-
-def test_analysis_matches_gabic_inspect(explorer: explore.Explorer, pair: explore.Pair, prepared) -> None:
+def test_analysis_matches_gabic_inspect(explorer: Explorer, pair: Pair, prepared: PreparedImage) -> None:
     model = explorer.source.load("zou2022", 1)
     direct = gabic_inspect.analyze(model, prepared.image, inspect_attention=False)
     assert direct.data == pair.zou2022.data
 
 
-@pytest.mark.parametrize("side", [1, 40, 160, 257, 384, 511, 512, 1024])
-def test_display_scale_fills_the_inspector_panel(side: int) -> None:
-    """Browsers shrink but never enlarge the inspector picture, so small images are upscaled
-    (by an integer, pixels stay sharp) to at least 512 px on the long side, up to 4x."""
-    scale = explore.display_scale((side, max(1, side * 2 // 3)))
-    assert isinstance(scale, int) and 1 <= scale <= 4
-    assert side * scale >= 512 or scale == 4
-    assert scale == 1 or side * (scale - 1) < 512
+# -------------------------------------------------------------------------- session
+def test_session_is_typed_and_immutable(prepared: PreparedImage) -> None:
+    session = Session.start(prepared)
+    assert session.point == (SIZE[0] / 2, SIZE[1] / 2) and session.edge == -1
+    moved = session.with_edge(3).clicked(-5, 1e6)
+    assert moved.point == (0.0, SIZE[1] - 1.0) and moved.edge == -1 and moved.image is prepared
+    assert session.with_edge(2).edge == 2 and session.edge == -1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        session.point = (1.0, 1.0)  # type: ignore[misc]
+    assert clamp_point(SIZE, 10, -3) == (10.0, 0.0)
+
+
+def test_controls_read_widget_values() -> None:
+    controls = Controls.read(2.0, 9.0, "decoder 1/16", "3", "z")
+    assert controls == Controls(quality=2, k=9, block="decoder 1/16", head=2, part="z")
+    fallback = Controls.read(1, 4, "no such block", "mean", "w")
+    assert (fallback.block, fallback.head, fallback.part) == (service.BLOCKS[0], None, "total")
+    assert head_index("mean") is None and head_index(1) == 0
+
+
+# -------------------------------------------------------------------------- exports
+def test_export_folder_keeps_the_newest_reports_and_goes_away(tmp_path: Path) -> None:
+    folder = ExportFolder(keep=2)
+    assert folder.owned and folder.path.is_dir()
+    paths = [folder.write(f"r{i}.html", f"<p>{i}</p>") for i in range(4)]
+    assert sorted(p.name for p in folder.path.iterdir()) == sorted(p.name for p in paths[-2:])
+    with pytest.raises(ValueError):
+        folder.write("../escape.html", "x")
+    folder.remove()
+    assert not folder.path.exists()
+    given = ExportFolder(tmp_path / "reports", keep=5)
+    given.write("a.html", "a")
+    given.remove()  # a folder the caller gave is never removed
+    assert (tmp_path / "reports" / "a.html").is_file()

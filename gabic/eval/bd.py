@@ -4,8 +4,9 @@ The first file is the anchor; every other file is compared with it using the
 ``bjontegaard`` package (Akima interpolation by default, curves with
 different numbers of points allowed). BD-rate is given for PSNR and for
 MS-SSIM in dB (``-10 log10(1 - MS-SSIM)``); negative BD-rate means the test
-codec needs fewer bits for the same quality. The plot (Plotly) is written as
-HTML and, when a Chrome/Chromium is available to kaleido, as PNG.
+codec needs fewer bits for the same quality. The plot is :func:`gabic.viz.rd_figure`
+(PSNR and MS-SSIM panels), written as HTML and, when a Chrome/Chromium is available to
+kaleido, as PNG (:func:`gabic.viz.save_figure`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import bjontegaard
 
 from ..records import write_json
+from ..viz import rd_figure, save_figure
 
 METHODS = ("akima", "pchip", "cubic")
 
@@ -96,66 +97,6 @@ def compare(anchor: dict[str, Any], test: dict[str, Any], method: str = "akima")
     }
 
 
-def _find_chromium() -> None:
-    """Point kaleido 1.x (choreographer) at Debian's chromium when no Chrome of its own is set."""
-    if os.environ.get("BROWSER_PATH"):
-        return
-    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or ""):
-        if candidate and Path(candidate).is_file():
-            os.environ["BROWSER_PATH"] = candidate
-            return
-
-
-def rd_figure(curves: list[dict[str, Any]], title: str = "Rate-distortion") -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    with_ms_ssim = any(v is not None for c in curves for v in c["ms_ssim_db"])
-    columns = 2 if with_ms_ssim else 1
-    titles = ["PSNR (RGB)", "MS-SSIM (RGB, dB)"][:columns]
-    figure = make_subplots(rows=1, cols=columns, subplot_titles=titles)
-    palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-    for index, curve in enumerate(curves):
-        color = palette[index % len(palette)]
-        style = {"mode": "lines+markers", "name": curve["name"], "legendgroup": curve["name"],
-                 "line": {"color": color}}  # fmt: skip
-        figure.add_trace(go.Scatter(x=curve["bpp"], y=curve["psnr"], **style), row=1, col=1)
-        if with_ms_ssim:
-            figure.add_trace(go.Scatter(x=curve["bpp"], y=curve["ms_ssim_db"], showlegend=False, **style),
-                             row=1, col=2)  # fmt: skip
-    for column in range(1, columns + 1):
-        figure.update_xaxes(title_text="bits per pixel", row=1, col=column)
-    figure.update_yaxes(title_text="PSNR [dB]", row=1, col=1)
-    if with_ms_ssim:
-        figure.update_yaxes(title_text="MS-SSIM [dB]", row=1, col=2)
-    figure.update_layout(title=title, template="plotly_white", width=600 * columns, height=500)
-    return figure
-
-
-def save_plot(figure: Any, stem: str | os.PathLike) -> dict[str, str | None]:
-    """Write ``stem.html`` always and ``stem.png`` when kaleido can start a browser.
-
-    Returns ``{"html": path, "png": path or None, "png_error": why not or None}``.
-    """
-    stem = Path(stem)
-    if stem.suffix.lower() in (".html", ".png"):
-        stem = stem.with_suffix("")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    html = stem.with_suffix(".html")
-    figure.write_html(str(html), include_plotlyjs="cdn")
-    saved: dict[str, str | None] = {"html": str(html), "png": None, "png_error": None}
-    _find_chromium()
-    try:
-        png = stem.with_suffix(".png")
-        figure.write_image(str(png), scale=1.5)
-        saved["png"] = str(png)
-    except Exception as error:  # kaleido missing, no browser, sandbox failure... never fatal
-        saved["png_error"] = (
-            f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
-        )
-    return saved
-
-
 def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="python -m gabic bdrate", description=__doc__)
     parser.add_argument("files", nargs="+", help="results JSON files; the first is the anchor")
@@ -185,7 +126,14 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"anchor": {"name": anchor["name"], "file": anchor["file"]},
                               "method": args.method, "comparisons": rows}  # fmt: skip
     if args.plot:
-        saved = save_plot(rd_figure(curves, args.title), args.plot)
+        named: dict[str, dict[str, Any]] = {}
+        for curve in curves:  # two files may carry the same name
+            name = curve["name"] if curve["name"] not in named else f"{curve['name']} ({curve['file']})"
+            named[name] = curve
+        figure = rd_figure(
+            named, metrics=("psnr", "ms_ssim_db"), title=args.title, height=500, panel_width=600
+        )
+        saved = save_figure(figure, args.plot)
         report["plot"] = saved
         print(f"wrote {saved['html']}" + (f" and {saved['png']}" if saved["png"] else ""))
         if saved["png_error"]:

@@ -15,15 +15,13 @@ border cells, which would otherwise set the whole scale and leave the photo dark
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from ..inspect.entropy import Y_STRIDE
+from .common import model_label, plotly, png_data_uri
 
 if TYPE_CHECKING:
     from ..inspect.entropy import EntropyView
@@ -32,24 +30,6 @@ if TYPE_CHECKING:
 
 #: Percentile of the image's cells where map colour scales end.
 DEFAULT_PERCENTILE = 99.0
-_NAMES = {"gabic": "GABIC", "zou2022": "Zou2022"}
-
-
-def _plotly() -> tuple[Any, Any]:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    return go, make_subplots
-
-
-def _label(item: Any) -> str:
-    return _NAMES.get(item.arch, item.arch)
-
-
-def _png(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def robust_range(values: np.ndarray, mask: np.ndarray | None = None, percentile: float = DEFAULT_PERCENTILE,
@@ -109,7 +89,7 @@ def _bar_under(fig: Any, index: int, title: str) -> dict[str, Any]:
 def channel_bits_figure(view: EntropyView, sort: bool = True) -> Any:
     """Bits of every latent channel, most expensive first (``sort``) or in channel order;
     coloured by slice."""
-    go, _ = _plotly()
+    go, _ = plotly()
     bits = view.channel_bits
     order = view.channels_by_bits if sort else np.arange(view.channels)
     slices = [view.slice_of(c) for c in order]
@@ -122,7 +102,7 @@ def channel_bits_figure(view: EntropyView, sort: bool = True) -> Any:
     ))  # fmt: skip
     top = view.max_entropy_channel
     fig.update_layout(
-        title=f"{_label(view)}: bits per latent channel ({view.y_bits_total:,.0f} in all; "
+        title=f"{model_label(view)}: bits per latent channel ({view.y_bits_total:,.0f} in all; "
         f"most: channel {top}, {bits[top]:,.0f} bits)",
         xaxis_title="channels, most bits first" if sort else "channel", yaxis_title="estimated bits",
         height=320, margin=dict(l=60, r=10, t=50, b=40), bargap=0.05,
@@ -135,7 +115,7 @@ def channel_maps_figure(view: EntropyView, channel: int | None = None, crop_padd
     """One latent channel as five maps: ``y``, ``ŷ`` (decoded, after latent residual
     prediction), ``μ``, ``σ`` and ``−log₂ p``. ``y``, ``ŷ`` and ``μ`` share one diverging scale.
     ``channel``: default the max-entropy channel."""
-    go, make_subplots = _plotly()
+    go, make_subplots = plotly()
     channel = view.max_entropy_channel if channel is None else int(channel)
     if not 0 <= channel < view.channels:
         raise ValueError(f"channel must be in 0..{view.channels - 1}, got {channel}")
@@ -161,7 +141,7 @@ def channel_maps_figure(view: EntropyView, channel: int | None = None, crop_padd
     _square_cells(fig, 5)
     note = "padding cropped" if crop_padding else "dotted: the image; outside it, the codec's padding"
     fig.update_layout(
-        title=f"{_label(view)}: channel {channel} (slice {view.slice_of(channel)}), "
+        title=f"{model_label(view)}: channel {channel} (slice {view.slice_of(channel)}), "
         f"{view.channel_bits[channel]:,.0f} bits · colours end at the {percentile:g}th percentile · {note}",
         height=300, margin=dict(l=5, r=5, t=60, b=70),
     )  # fmt: skip
@@ -172,8 +152,8 @@ def max_entropy_figure(views: Mapping[str, EntropyView] | Sequence[EntropyView],
                        percentile: float = DEFAULT_PERCENTILE) -> Any:  # fmt: skip
     """The ``−log₂ p`` map of each model's max-entropy channel side by side (Zou2022's Fig. 3),
     on one colour scale. ``views``: ``{label: view}`` or a sequence (labelled by architecture)."""
-    go, make_subplots = _plotly()
-    items = dict(views) if isinstance(views, Mapping) else {_label(v): v for v in views}
+    go, make_subplots = plotly()
+    items = dict(views) if isinstance(views, Mapping) else {model_label(v): v for v in views}
     maps, titles = [], []
     for label, view in items.items():
         channel = view.max_entropy_channel
@@ -202,8 +182,8 @@ def max_entropy_figure(views: Mapping[str, EntropyView] | Sequence[EntropyView],
 def slice_bits_figure(views: Mapping[str, EntropyView] | Sequence[EntropyView]) -> Any:
     """Left: estimated bits of each slice, in coding order, per model. Right: bits per pixel
     of ``y`` and of ``z`` (the hyperprior's side information), stacked, per model."""
-    go, make_subplots = _plotly()
-    items = dict(views) if isinstance(views, Mapping) else {_label(v): v for v in views}
+    go, make_subplots = plotly()
+    items = dict(views) if isinstance(views, Mapping) else {model_label(v): v for v in views}
     fig = make_subplots(rows=1, cols=2, column_widths=[0.7, 0.3], horizontal_spacing=0.1,
                         subplot_titles=["bits per slice (coding order)", "y and z"])  # fmt: skip
     for label, view in items.items():
@@ -231,7 +211,7 @@ def progressive_strip_figure(decoding: ProgressiveDecoding, steps: Sequence[int]
                              cols: int = 5, height: int = 200) -> Any:  # fmt: skip
     """The reconstructions of a progressive decoding, titled with slices, bpp and PSNR
     (``steps``: which numbers of slices to show, default all)."""
-    go, make_subplots = _plotly()
+    go, make_subplots = plotly()
     chosen = (
         [decoding.steps.index(s) for s in steps] if steps is not None else list(range(len(decoding.steps)))
     )
@@ -242,12 +222,12 @@ def progressive_strip_figure(decoding: ProgressiveDecoding, steps: Sequence[int]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.01,
                         vertical_spacing=0.08)  # fmt: skip
     for n, i in enumerate(chosen):
-        fig.add_trace(go.Image(source=_png(decoding.reconstructions[i]), name=titles[n]),
+        fig.add_trace(go.Image(source=png_data_uri(decoding.reconstructions[i]), name=titles[n]),
                       row=n // cols + 1, col=n % cols + 1)  # fmt: skip
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_annotations(font_size=11)
-    fig.update_layout(title=f"{_label(decoding)}: decoding the first s slices (the rest from their "
+    fig.update_layout(title=f"{model_label(decoding)}: decoding the first s slices (the rest from their "
                       "predicted means)", height=height * rows + 60,
                       margin=dict(l=5, r=5, t=70, b=5))  # fmt: skip
     return fig
@@ -256,8 +236,8 @@ def progressive_strip_figure(decoding: ProgressiveDecoding, steps: Sequence[int]
 def progressive_curve_figure(decodings: Mapping[str, ProgressiveDecoding] | Sequence[ProgressiveDecoding]
                              ) -> Any:  # fmt: skip
     """PSNR against cumulative bpp as slices are added, one line per model (markers = s)."""
-    go, _ = _plotly()
-    items = dict(decodings) if isinstance(decodings, Mapping) else {_label(d): d for d in decodings}
+    go, _ = plotly()
+    items = dict(decodings) if isinstance(decodings, Mapping) else {model_label(d): d for d in decodings}
     fig = go.Figure()
     for label, decoding in items.items():
         fig.add_trace(go.Scatter(
@@ -275,7 +255,7 @@ def progressive_curve_figure(decodings: Mapping[str, ProgressiveDecoding] | Sequ
 def adjacency_figure(shares: Mapping[str, AdjacencyShare]) -> Any:
     """Per graph block: the share of kNN edges joining 8-adjacent cells (image nodes) against the
     share a random choice of k neighbours would give."""
-    go, _ = _plotly()
+    go, _ = plotly()
     names = list(shares)
     fig = go.Figure([
         go.Bar(x=names, y=[shares[n].share for n in names], name="kNN graph",

@@ -57,7 +57,7 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     photo = tmp_path / "photo.png"
     if E2E_WEIGHTS_DIR:
-        from app.service import sample_image
+        from app.inputs import sample_image
 
         weights_dir, max_side = Path(E2E_WEIGHTS_DIR).resolve(), 384
         image = sample_image("chelsea")  # 451×300

@@ -1,0 +1,150 @@
+"""Where the app's two models come from, and a pool that lends each analysis a model of its own.
+
+The shipped weights are found by :mod:`gabic.zoo`; with ``--checkpoints DIR`` an architecture
+whose folder ``DIR/{arch}/`` holds the authors' ``q{1..4}-model.pth.tar`` files is loaded from
+there instead (paper configuration).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gabic import zoo
+from gabic.models import ChannelwiseAttentionCodec, ModelConfig
+
+#: The two architectures compared, in display order, and their names in the UI.
+ARCHS: tuple[str, str] = ("gabic", "zou2022")
+DISPLAY_NAMES = {"gabic": "GABIC", "zou2022": "Zou2022"}
+#: Shipped model used for each architecture when no checkpoint folder provides it.
+SHIPPED_NAMES = {"gabic": "gabic-small", "zou2022": "zou2022-small"}
+#: Where the authors' checkpoints are looked up inside a ``--checkpoints`` folder.
+CHECKPOINT_PATTERN = "{arch}/q{quality}-model.pth.tar"
+
+
+class WeightsSource:
+    """Where GABIC and Zou2022 weights come from, and the models loaded from them.
+
+    :meth:`borrow` lends a model for the length of one analysis and never to two analyses at
+    once, so concurrent analyses share nothing and need no lock (:func:`gabic.zoo.load` and
+    :func:`gabic.zoo.load_checkpoint` build an independent model per call). Returned models
+    are reused: there are at most as many per (architecture, quality) as analyses that ever
+    ran at the same time.
+    """
+
+    def __init__(self, checkpoints: str | Path | None = None, device: str | torch.device | None = None):
+        self.checkpoints = Path(checkpoints) if checkpoints else None
+        self.device = torch.device(device) if device else zoo.default_device()
+        self._idle: dict[tuple[str, str, int], list[ChannelwiseAttentionCodec]] = {}
+        self._configs: dict[tuple[str, str, int], ModelConfig] = {}
+        self._lock = threading.Lock()
+
+    def checkpoint_path(self, arch: str, quality: int) -> Path | None:
+        if self.checkpoints is None:
+            return None
+        return self.checkpoints / CHECKPOINT_PATTERN.format(arch=arch, quality=quality)
+
+    def _checkpoint_file(self, arch: str, quality: int) -> Path | None:
+        path = self.checkpoint_path(arch, quality)
+        return path if path is not None and path.is_file() else None
+
+    def origin(self, arch: str) -> str:
+        """``"checkpoints"`` when the folder holds this architecture, else ``"shipped"``."""
+        found = any(self._checkpoint_file(arch, q) for q in zoo.QUALITIES)
+        return "checkpoints" if found else "shipped"
+
+    def qualities(self, arch: str) -> list[int]:
+        """Qualities available for ``arch``, from its origin."""
+        if self.origin(arch) == "checkpoints":
+            return [q for q in zoo.QUALITIES if self._checkpoint_file(arch, q)]
+        return zoo.available(SHIPPED_NAMES[arch])
+
+    def common_qualities(self) -> list[int]:
+        """Qualities available for both architectures."""
+        return sorted(set(self.qualities(ARCHS[0])) & set(self.qualities(ARCHS[1])))
+
+    def problem(self) -> str | None:
+        """Why the explorer cannot run (no usable weights), or ``None``."""
+        if self.common_qualities():
+            return None
+        where = [f"shipped weights in {zoo.weights_dir()}"]
+        if self.checkpoints is not None:
+            where.insert(0, f"checkpoints in {self.checkpoints}/{{gabic,zou2022}}/q1..q4-model.pth.tar")
+        missing = [DISPLAY_NAMES[a] for a in ARCHS if not self.qualities(a)]
+        return (
+            "No weights found for " + " and ".join(missing or ["a common quality of both models"])
+            + " (looked for " + "; ".join(where) + "). Train or download them, set GABIC_WEIGHTS_DIR, "
+            "or start the app with --checkpoints DIR."
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ models
+    def load(self, arch: str, quality: int) -> ChannelwiseAttentionCodec:
+        """A new eval-mode model of ``arch`` at ``quality``, owned by the caller."""
+        checkpoint = self._checkpoint_file(arch, quality) if self.origin(arch) == "checkpoints" else None
+        if checkpoint is not None:
+            return zoo.load_checkpoint(checkpoint, arch, self.device)
+        return zoo.load(SHIPPED_NAMES[arch], quality, self.device)
+
+    @contextlib.contextmanager
+    def borrow(self, arch: str, quality: int) -> Iterator[ChannelwiseAttentionCodec]:
+        """A model of ``arch`` at ``quality`` that no one else uses until the block ends."""
+        pool = (self.key(), arch, quality)
+        with self._lock:
+            idle = self._idle.setdefault(pool, [])
+            model = idle.pop() if idle else None
+        if model is None:
+            model = self.load(arch, quality)
+        try:
+            yield model
+        finally:
+            with self._lock:
+                self._idle[pool].append(model)
+
+    def config(self, arch: str, quality: int) -> ModelConfig:
+        """The configuration (k, windows, heads...) of ``arch`` at ``quality``."""
+        pool = (self.key(), arch, quality)
+        with self._lock:
+            known = self._configs.get(pool)
+        if known is None:
+            with self.borrow(arch, quality) as model:
+                known = model.config
+            with self._lock:
+                self._configs[pool] = known
+        return known
+
+    # ------------------------------------------------------------- describing
+    def description(self) -> dict[str, str]:
+        """One line per architecture saying which weights are in use."""
+        lines = {}
+        for arch in ARCHS:
+            qualities = self.qualities(arch)
+            listed = ", ".join(f"q{q}" for q in qualities) or "none"
+            if self.origin(arch) == "checkpoints":
+                where = f"authors' checkpoints (paper configuration) in {self.checkpoints / arch}"  # type: ignore[operator]
+            else:
+                where = f"shipped {SHIPPED_NAMES[arch]} weights in {zoo.weights_dir()}"
+                card = _card(SHIPPED_NAMES[arch], qualities)
+                if card is not None and card.get("trained") is False:
+                    where += " (UNTRAINED random weights: pictures will look like noise)"
+            lines[arch] = f"{where}; qualities {listed}; device {self.device.type}"
+        return lines
+
+    def key(self) -> str:
+        """What identifies these weights in a cache key (results differ when it changes)."""
+        return f"{self.checkpoints}|{zoo.weights_dir()}|{self.device}"
+
+
+def _card(name: str, qualities: list[int]) -> dict[str, Any] | None:
+    if not qualities:
+        return None
+    path = zoo.shipped_path(name, qualities[0]).with_suffix(".json")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
