@@ -57,7 +57,7 @@ class EntropyView:
 
     model_id: str
     arch: str
-    quality: int
+    quality: float
     rate_quality: float | None
     k: int | None
     width: int
@@ -268,9 +268,10 @@ def entropy_view(
     def maps(parts: list[Tensor]) -> np.ndarray:
         return torch.cat(parts, dim=1)[0].float().cpu().numpy()
 
-    model_id, zoo_quality = codec.model_identity(model)
+    if model.config.variable_rate and quality is None:
+        quality = model.quality  # the operating point the model was built at (rate_gains used it)
     return EntropyView(
-        model_id=model_id, arch=model.arch, quality=zoo_quality,
+        model_id=model.model_id, arch=model.arch, quality=model.quality,
         rate_quality=None if quality is None else float(quality),
         k=model.k if isinstance(model, GABIC) else None,
         width=original.width, height=original.height, original=original,
