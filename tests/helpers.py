@@ -23,7 +23,17 @@ def write_random_weights(folder: Path, config: ModelConfig = SMALL_CONFIG, seed:
     Each quality gets different random weights so tests can tell them apart.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    for name, (arch, _) in zoo.SHIPPED.items():
+    for name, (arch, shipped_config) in zoo.SHIPPED.items():
+        if shipped_config.variable_rate:  # one file for the continuous range 1..4
+            torch.manual_seed(seed + 7 + (arch == "zou2022"))
+            model = build_model(arch, config.with_rate_levels(shipped_config.rate_levels)).eval()
+            with torch.no_grad():  # distinct gains per level, so the rate rises with the quality
+                for level in range(shipped_config.rate_levels):
+                    model.y_gain.log_gain[level].fill_(0.4 * (level - 1.5))
+                    model.y_gain.log_inverse_gain[level].fill_(-0.4 * (level - 1.5))
+            card = {"model_id": name, "quality": None, "trained": False, "note": "random weights for tests"}
+            zoo.save_weights(model, folder / f"{name}.safetensors", card)
+            continue
         for quality in zoo.QUALITIES:
             torch.manual_seed(seed + 10 * quality + (arch == "zou2022"))
             model = build_model(arch, config).eval()

@@ -33,10 +33,13 @@ CELL_TIMEOUT_S = 300
 
 
 def _all_shipped(folder: Path) -> bool:
-    return all(
+    one_rate = all(
         (folder / f"{name}-q{quality}.safetensors").is_file()
-        for name in zoo.SHIPPED
+        for name in zoo.ONE_RATE_FAMILIES.values()
         for quality in zoo.QUALITIES
+    )
+    return one_rate and all(
+        (folder / f"{name}.safetensors").is_file() for name in zoo.VARIABLE_RATE_FAMILIES.values()
     )
 
 

@@ -23,9 +23,11 @@ from .files import (
     save_weights,
 )
 from .shipped import (
+    ONE_RATE_FAMILIES,
     QUALITIES,
     SHIPPED,
     SHIPPED_WEIGHTS_DIR,
+    VARIABLE_RATE_FAMILIES,
     available,
     is_variable_rate,
     load,
@@ -36,6 +38,8 @@ from .shipped import (
 )
 
 __all__ = [
+    "ONE_RATE_FAMILIES",
+    "VARIABLE_RATE_FAMILIES",
     "is_variable_rate",
     "variable_rate_path",
     "QUALITIES",

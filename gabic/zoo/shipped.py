@@ -24,7 +24,12 @@ SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "weights"
 SHIPPED: dict[str, tuple[str, ModelConfig]] = {
     "gabic-small": ("gabic", SMALL_CONFIG),
     "zou2022-small": ("zou2022", SMALL_CONFIG),
+    "gabic-small-vr": ("gabic", SMALL_CONFIG.with_rate_levels(4)),
+    "zou2022-small-vr": ("zou2022", SMALL_CONFIG.with_rate_levels(4)),
 }
+#: The families of each kind: one model per paper λ, and one variable-rate model each.
+ONE_RATE_FAMILIES = {"gabic": "gabic-small", "zou2022": "zou2022-small"}
+VARIABLE_RATE_FAMILIES = {"gabic": "gabic-small-vr", "zou2022": "zou2022-small-vr"}
 QUALITIES = (1, 2, 3, 4)
 
 
