@@ -1,4 +1,5 @@
-"""``python -m app [--host H] [--port P] [--device cpu|cuda] [--checkpoints DIR]``: start the explorer.
+"""``python -m app [--host H] [--port P] [--device cpu|cuda] [--checkpoints DIR] [--family auto|variable-rate|one-rate]``:
+start the explorer.
 
 Weights: the shipped models (``gabic.zoo``; ``$GABIC_WEIGHTS_DIR`` points elsewhere), or with
 ``--checkpoints DIR`` the authors' files laid out as ``DIR/gabic/q{1..4}-model.pth.tar`` and
@@ -18,7 +19,7 @@ from .handlers import App
 from .inputs import DEFAULT_MAX_SIDE, SAMPLES, prepare_image, sample_image
 from .service import DEFAULT_CACHE_BYTES, Explorer
 from .ui import MAX_FILE_SIZE, build_demo, launch_queue
-from .weights import DISPLAY_NAMES, WeightsSource
+from .weights import DISPLAY_NAMES, FAMILY_CHOICES, WeightsSource
 
 log = logging.getLogger("gabic.app")
 
@@ -31,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the models run (default: cuda when available, else cpu)")  # fmt: skip
     parser.add_argument("--checkpoints", default=None, metavar="DIR",
                         help="folder of the authors' checkpoints: DIR/gabic/q1-model.pth.tar ... DIR/zou2022/...")  # fmt: skip
+    parser.add_argument("--family", choices=FAMILY_CHOICES, default="auto",
+                        help="shipped models to show: variable-rate when both files exist (auto), or one kind")  # fmt: skip
     parser.add_argument("--max-side", type=int, default=None,
                         help=f"downscale inputs to this longest side (default {DEFAULT_MAX_SIDE} on CPU, "
                              "1024 on GPU)")  # fmt: skip
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("--device cuda: no CUDA device is available")
     if args.threads:
         torch.set_num_threads(args.threads)
-    source = WeightsSource(args.checkpoints, args.device)
+    source = WeightsSource(args.checkpoints, args.device, args.family)
     max_side = args.max_side or (1024 if source.device.type == "cuda" else DEFAULT_MAX_SIDE)
     explorer = Explorer(source, cache_bytes=args.cache_mb * 2**20)
     app = App(explorer, max_side=max_side, prefetch=not args.no_prefetch)
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         except Exception as error:  # the UI shows the problem; the server still starts
             log.error("could not analyse the sample photo: %s", error)
             initial = None
-    demo = launch_queue(build_demo(app, initial))
+    demo = launch_queue(build_demo(app, initial, args.sample if initial is not None else None))
     demo.launch(server_name=args.host, server_port=args.port, show_error=False, css=_css(),
                 allowed_paths=[str(app.export_dir)], max_file_size=MAX_FILE_SIZE)  # fmt: skip
 

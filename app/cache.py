@@ -73,6 +73,34 @@ def analysis_bytes(analysis: Analysis) -> int:
     return total
 
 
+def value_bytes(value: Any, seen: set[int] | None = None, depth: int = 0) -> int:
+    """Estimated bytes of arrays, tensors, images and bytes inside ``value`` (dataclasses, dicts,
+    lists and tuples are walked; an :class:`Analysis` by :func:`analysis_bytes`; a small
+    constant for anything else)."""
+    seen = set() if seen is None else seen
+    if isinstance(value, Analysis):
+        return analysis_bytes(value)
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, torch.Tensor):
+        return _tensor_bytes(value, seen)
+    if isinstance(value, Image.Image):
+        return _image_bytes(value)
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if depth > 4:
+        return 64
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    elif isinstance(value, dict):
+        items = list(value.values())
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        return 64
+    return 64 + sum(value_bytes(item, seen, depth + 1) for item in items)
+
+
 @dataclass
 class _Entry(Generic[V]):
     value: V

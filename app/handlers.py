@@ -31,7 +31,7 @@ from gabic.zoo import CheckpointError
 from .exports import ExportFolder
 from .inputs import DEFAULT_MAX_SIDE, PreparedImage, prepare_image, sample_image
 from .service import Explorer, Pair, Progress
-from .session import Controls, Session
+from .session import Controls, Session, quality_label, quality_value
 from .weights import ARCHS
 
 log = logging.getLogger("gabic.app")
@@ -42,6 +42,9 @@ VIEWS = (
     "bits_diff", "bits_summary", "inspector", "window_attention", "node_info", "neighbours",
     "edge_choice", "anatomy", "all_heads", "rd", "summary",
 )  # fmt: skip
+
+#: Default opacity of the bit maps drawn over the photo.
+BITS_OPACITY = 0.75
 
 #: Errors whose message is meant for the user (bad input, missing weights).
 USER_ERRORS = (ImageInputError, CheckpointError, ValueError, FileNotFoundError, KeyError)
@@ -152,41 +155,40 @@ class App:
                 self._pending -= 1
 
     # ----------------------------------------------------------------- input
-    def new_session(self, source: Any) -> Session:
+    def new_session(self, source: Any, sample: str | None = None) -> Session:
         """A session for ``source`` (path, bytes, PIL image): the prepared image and the
-        clicked point (the image centre until the user clicks)."""
+        clicked point (the image centre until the user clicks); ``sample``: its sample name."""
         if source is None:
             raise ImageInputError("no image given")
-        return Session.start(prepare_image(source, self.max_side))
+        return Session.start(prepare_image(source, self.max_side), sample)
 
     def load_image(self, source: Any, quality: int, k: int, block: str, head: str, part: str,
-                   progress: Any = None) -> tuple[Session, dict[str, Any]]:  # fmt: skip
+                   progress: Any = None, sample: str | None = None) -> tuple[Session, dict[str, Any]]:  # fmt: skip
         """Upload / paste / sample: prepare the image, analyse it with both models, render."""
         problem = self.explorer.source.problem()
         if problem:
             raise FileNotFoundError(problem)
-        session = self.new_session(source)
+        session = self.new_session(source, sample)
         views = self.render(session, quality, k, block, head, part, progress)
         self.prefetch_qualities(session.image, int(k))
         return session, views
 
     def load_sample(self, name: str, quality: int, k: int, block: str, head: str, part: str,
                     progress: Any = None) -> tuple[Session, dict[str, Any]]:  # fmt: skip
-        return self.load_image(sample_image(name), quality, k, block, head, part, progress)
+        return self.load_image(sample_image(name), quality, k, block, head, part, progress, sample=name)
 
     # ---------------------------------------------------------------- views
     def _pair(self, session: Session, controls: Controls, progress: Any = None) -> Pair:
         return self.explorer.pair(session.image, controls.quality, controls.k, _progress_adapter(progress))
 
     def render(self, session: Session | None, quality: int, k: int, block: str, head: str,
-               part: str = "total", progress: Any = None) -> dict[str, Any]:  # fmt: skip
+               part: str = "total", progress: Any = None, opacity: float = BITS_OPACITY) -> dict[str, Any]:  # fmt: skip
         """All views for the session's image at the current controls (analyses come from the
         cache once computed, so scrubbing quality back and forth is instant)."""
         session = _require(session)
         controls = Controls.read(quality, k, block, head, part)
         pair = self._pair(session, controls, progress)
         image = session.image
-        maps = viz.bit_maps(pair.gabic, pair.zou2022, controls.part)
         rd_curves = viz.points_to_curves(self.explorer.known_rd_points(image, controls.k))
         views = {
             "status": self._status(pair, image, controls),
@@ -194,19 +196,32 @@ class App:
             "slider_gabic": (image.image, pair.gabic.reconstruction),
             "slider_zou": (image.image, pair.zou2022.reconstruction),
             "metrics": viz.metrics_rows(pair.both),
-            "bits_gabic": viz.bits_figure(maps, "first"),
-            "bits_zou": viz.bits_figure(maps, "second"),
-            "bits_diff": viz.bits_figure(maps, "difference"),
-            "bits_summary": viz.bit_summary(maps),
             "rd": self._rd_figure(rd_curves, controls.quality),
             "summary": self.summary(pair, image, controls),
         }
+        views.update(self.bit_views(pair, image, controls.part, opacity))
         views.update(self.inspector_views(session, pair, controls))
         return views
 
     @staticmethod
+    def bit_views(pair: Pair, image: PreparedImage, part: str, opacity: float) -> dict[str, Any]:
+        """The two bit maps and their difference drawn over the photo (map ``opacity`` 0..1)."""
+        maps = viz.bit_maps(pair.gabic, pair.zou2022, part if part in ("total", "y", "z") else "total")
+        opacity = min(max(float(opacity), 0.0), 1.0)
+        return {name: viz.bits_figure(maps, which, photo=image.image, opacity=opacity)
+                for name, which in (("bits_gabic", "first"), ("bits_zou", "second"), ("bits_diff", "difference"))
+                } | {"bits_summary": viz.bit_summary(maps)}  # fmt: skip
+
+    def redraw_bits(self, session: Session | None, quality: float, k: int, part: str,
+                    opacity: float) -> dict[str, Any]:  # fmt: skip
+        """The bit maps alone (the transparency slider)."""
+        session = _require(session)
+        controls = Controls.read(quality, k, "", "mean", part)
+        return self.bit_views(self._pair(session, controls), session.image, controls.part, opacity)
+
+    @staticmethod
     def _rd_figure(curves: dict[str, Any], quality: int) -> Any:
-        marked = {name: f"q{quality}" for name in ("GABIC", "Zou2022")}
+        marked = {name: quality_label(quality) for name in ("GABIC", "Zou2022")}
         return viz.rd_figure(curves, title="Rate–distortion on this image", marked=marked, height=380)
 
     def inspector_views(self, session: Session, pair: Pair, controls: Controls) -> dict[str, Any]:
@@ -243,7 +258,7 @@ class App:
             if controls.k == trained
             else f" — k={controls.k} is out of distribution (trained with k={trained})"
         )
-        return f"Analysed {image.describe()} at q{controls.quality}{note}."
+        return f"Analysed {image.describe()} at {quality_label(controls.quality)}{note}."
 
     @staticmethod
     def summary(pair: Pair, image: PreparedImage, controls: Controls) -> dict[str, Any]:
@@ -283,12 +298,14 @@ class App:
         """Compute every RD point of this image (both models q1..q4, JPEG/WebP/AVIF) and plot them."""
         session = _require(session)
         points = self.explorer.rd_points(session.image, int(k), progress=_progress_adapter(progress))
-        return {"rd": self._rd_figure(viz.points_to_curves(points), int(quality))}
+        return {"rd": self._rd_figure(viz.points_to_curves(points), quality_value(quality))}
 
     def k_sweep(self, session: Session | None, quality: int, progress: Any = None) -> dict[str, Any]:
         """GABIC at this quality for every valid k."""
         session = _require(session)
-        rows = self.explorer.k_sweep(session.image, int(quality), progress=_progress_adapter(progress))
+        rows = self.explorer.k_sweep(
+            session.image, quality_value(quality), progress=_progress_adapter(progress)
+        )
         return {"k_sweep": viz.k_sweep_figure(rows, self.explorer.trained_k())}
 
     def export(self, session: Session | None, quality: int, k: int, block: str, head: str,
@@ -300,7 +317,7 @@ class App:
         pair = self._pair(session, controls)
         image = session.image
         x, y = session.point
-        settings = {"quality": f"q{controls.quality}", "k": controls.k, "trained k": pair.gabic.trained_k,
+        settings = {"quality": quality_label(controls.quality), "k": controls.k, "trained k": pair.gabic.trained_k,
                     "block": controls.block, "head": "mean" if controls.head is None else controls.head + 1,
                     "bit map part": controls.part, "clicked point": f"({x:.0f}, {y:.0f})"}  # fmt: skip
         neighbours = views["neighbours"]
@@ -314,7 +331,9 @@ class App:
             tables={"Neighbours of the clicked node": (neighbours["headers"], neighbours["data"])},
             weights=weights, about=[f"Image {image.describe()}, key {image.key}", *image.notes],
         )  # fmt: skip
-        path = self.exports.write(f"gabic-report-{image.key}-q{controls.quality}-k{controls.k}.html", page)
+        path = self.exports.write(
+            f"gabic-report-{image.key}-{quality_label(controls.quality)}-k{controls.k}.html", page
+        )
         return {"report": str(path)}
 
     def api_metrics(self, source: Any, quality: int, k: int | None = None) -> dict[str, Any]:

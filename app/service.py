@@ -18,10 +18,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gabic.inspect import Analysis, analyze
+from gabic import codec
+from gabic.eval import EqualRate
+from gabic.inspect import (
+    Analysis,
+    EntropyView,
+    ProgressiveDecoding,
+    analyze,
+    entropy_view,
+    progressive_decoding,
+)
 from gabic.models import BLOCK_NAMES
 
-from .cache import ResultCache, analysis_bytes
+from .cache import ResultCache, analysis_bytes, value_bytes
 from .inputs import PreparedImage
 from .weights import ARCHS, DISPLAY_NAMES, WeightsSource
 
@@ -29,6 +38,9 @@ BLOCKS: tuple[str, ...] = tuple(BLOCK_NAMES)
 CLASSIC_CODECS = ("jpeg", "webp", "avif")
 #: Default memory budget of the analysis cache: ~18 analyses of a 0.15 MP photo (~28 MB each with attention).
 DEFAULT_CACHE_BYTES = 512 * 2**20
+#: Memory budget of the views opened on request (entropy model, progressive decoding, classic
+#: codecs at the same size, equal rate): a few MB each for a 512-px photo.
+VIEW_CACHE_BYTES = 256 * 2**20
 
 Progress = Callable[[float, str], None]
 
@@ -75,6 +87,7 @@ class Explorer:
         self._classic: ResultCache[list[dict[str, Any]]] = ResultCache(
             2**20, lambda points: 200 * (len(points) + 1)
         )
+        self._views: ResultCache[Any] = ResultCache(VIEW_CACHE_BYTES, value_bytes)
 
     # ---------------------------------------------------------------- models
     def trained_k(self) -> int | None:
@@ -97,6 +110,7 @@ class Explorer:
     # -------------------------------------------------------------- analyses
     def _key(self, image: PreparedImage, arch: str, quality: int, k: int | None) -> tuple:
         """Cache key; GABIC's k defaults to the one its weights at ``quality`` were trained with."""
+        quality = self.source.check_quality(arch, quality)
         if arch != "gabic":
             k = None
         elif k is None:
@@ -120,8 +134,7 @@ class Explorer:
         default the trained k), from the cache or computed now."""
         if arch not in ARCHS:
             raise ValueError(f"unknown architecture {arch!r}")
-        if quality not in self.source.qualities(arch):
-            raise ValueError(f"{DISPLAY_NAMES[arch]} has no weights for quality q{quality}")
+        quality = self.source.check_quality(arch, quality)
         key = self._key(image, arch, quality, k)
         k = key[-1]
 
@@ -135,9 +148,9 @@ class Explorer:
              progress: Progress | None = None) -> Pair:  # fmt: skip
         """Both models on ``image`` at ``quality``."""
         progress = progress or _no_progress
-        progress(0.0, f"GABIC q{quality}")
+        progress(0.0, f"GABIC q{quality:g}")
         gabic = self.analysis(image, "gabic", quality, k)
-        progress(0.5, f"Zou2022 q{quality}")
+        progress(0.5, f"Zou2022 q{quality:g}")
         zou = self.analysis(image, "zou2022", quality)
         progress(1.0, "done")
         return Pair(gabic, zou)
@@ -222,3 +235,61 @@ class Explorer:
                          "ms_ssim": found.ms_ssim})  # fmt: skip
         progress(1.0, "done")
         return rows
+
+    # ------------------------------------------------- views opened on request
+    def _view(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        return self._views.get_or_compute((self.source.key(), *key), compute)
+
+    def entropy(self, image: PreparedImage, arch: str, quality: float, k: int | None = None) -> EntropyView:
+        """:func:`gabic.inspect.entropy_view` of ``image`` by ``arch`` at ``quality`` (GABIC with ``k``)."""
+        key = self._key(image, arch, quality, k)
+        quality, k = key[3], key[4]
+
+        def compute() -> EntropyView:
+            with self.source.borrow(arch, quality) as model:
+                return entropy_view(codec.with_k(model, k) if k is not None else model, image.image)
+
+        return self._view(("entropy", *key[1:]), compute)
+
+    def progressive(self, image: PreparedImage, arch: str, quality: float,
+                    k: int | None = None) -> ProgressiveDecoding:  # fmt: skip
+        """:func:`gabic.inspect.progressive_decoding` (s = 0…S) of the view :meth:`entropy` gives."""
+        key = self._key(image, arch, quality, k)
+        quality, k = key[3], key[4]
+        view = self.entropy(image, arch, quality, k)
+
+        def compute() -> ProgressiveDecoding:
+            with self.source.borrow(arch, quality) as model:
+                return progressive_decoding(codec.with_k(model, k) if k is not None else model, view)
+
+        return self._view(("progressive", *key[1:]), compute)
+
+    def classic_same_size(self, image: PreparedImage, bpp: float) -> dict[str, dict[str, Any]]:
+        """JPEG/WebP/AVIF of ``image`` at (about) ``bpp`` (:func:`gabic.eval.classic_at_same_size`)."""
+        from gabic.eval import classic_at_same_size
+
+        target = round(float(bpp), 4)
+        return self._view(("same size", image.key, target), lambda: classic_at_same_size(image.image, target))
+
+    def equal_rate(self, image: PreparedImage, quality: float) -> EqualRate:
+        """GABIC's variable-rate model at ``quality`` and Zou2022's at the quality of the same
+        real bpp (:func:`gabic.eval.equal_rate`); ``FileNotFoundError`` if the files are missing."""
+        from gabic import zoo
+        from gabic.eval import equal_rate
+
+        names = zoo.VARIABLE_RATE_FAMILIES
+        missing = [name for name in names.values() if not zoo.is_variable_rate(name)]
+        if missing:
+            raise FileNotFoundError(
+                f"the variable-rate weights {', '.join(missing)} are not in {zoo.weights_dir()} yet"
+            )
+        quality = round(float(quality) * 100) / 100
+        if not 1 <= quality <= 4:
+            raise ValueError(f"quality must be in 1..4, got {quality}")
+
+        def compute() -> EqualRate:
+            return equal_rate(lambda q: zoo.load(names["gabic"], q, self.source.device),
+                              lambda q: zoo.load(names["zou2022"], q, self.source.device),
+                              image.image, quality)  # fmt: skip
+
+        return self._view(("equal rate", image.key, quality), compute)

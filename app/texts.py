@@ -9,7 +9,8 @@ decode it again; everything below is measured on that run.
 INPUT = """Drop or paste a photo, or pick a sample. Large photos are downscaled so the analysis stays
 interactive; grayscale, transparent (composited on white), 16-bit and EXIF-rotated images are converted."""
 
-CONTROLS = """**Quality** q1…q4 picks one of four trained models (higher = more bits, better picture).
+CONTROLS = """**Quality** q1…q4 picks one of four trained models, or for a variable-rate model any value in
+between (the paper's four λ at 1, 2, 3, 4); higher = more bits, better picture.
 **k** is how many neighbours each token attends to in GABIC's graph (the value it was trained with is
 marked; other values are *out of distribution*: the weights never saw them). **Block** chooses one of
 the four attention modules; **head** one of the attention heads or their mean."""
@@ -44,3 +45,30 @@ The k sweep re-encodes the image with GABIC for each k."""
 
 EXPORT = """Download everything shown (images, numbers and interactive figures) as one HTML file that
 opens offline — handy to hand out in class."""
+
+BITS_READABLE = """The maps are drawn over the photo (*map opacity*: 0 shows only the photo). Colours end at the
+99th percentile of the pixels inside the **dotted box**: the codec pads the photo to a multiple of 64 px,
+and the latent cells outside the box straddle that padding and carry its bits, so they would otherwise
+set the whole scale."""
+
+ENTROPY = """The **hyperprior** (z) predicts a mean μ and a scale σ for every element of the latent y; the
+**slices** are coded one after the other, each predicting μ and σ from the hyperprior *and* the slices
+before it. Each element costs −log₂ p(ŷ | μ, σ) bits: large where y is far from μ or σ is small. ŷ is
+what the decoder gets after the latent residual prediction (LRP). The max-entropy channel is the one
+that costs most (Zou2022's Fig. 3)."""
+
+PROGRESSIVE = """Decoding only the first s slices (the rest taken at their predicted means μ) already gives
+a picture: s = 0 is what the hyperprior alone predicts. The curve shows PSNR against the bits read so
+far (z + the first s slices); all slices = the real decoder, bit for bit."""
+
+GRAPH = """The clicked node's window, enlarged, with its grid of nodes: each line is a kNN edge, coloured and
+widened by its attention weight α (GABIC). On the right, Zou2022's attention of the same node over its
+whole (shifted) window."""
+
+EQUAL_RATE = """Equal λ does not mean equal size. Here GABIC's variable-rate model codes the photo at the
+chosen quality, and Zou2022's quality is searched (bisection) until its real file has the same size;
+then the PSNRs and bit maps are compared at one rate, as the paper's Fig. 5 intends."""
+
+LINKS = """**Share this view**: the address below (and the browser's address bar) holds the sample photo,
+quality, k, block, head and clicked point; opening it restores the view. Uploaded photos cannot
+travel in a URL — a link to an upload opens the default sample."""

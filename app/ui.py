@@ -9,10 +9,13 @@ import gradio as gr
 from gabic.viz import METRIC_HEADERS
 
 from . import texts
-from .handlers import VIEWS, App, failure_message, guarded
+from .diagram import codec_diagram
+from .handlers import BITS_OPACITY, VIEWS, App, failure_message, guarded
 from .inputs import SAMPLES, PreparedImage, sample_image
+from .links import link_query, page_url, parse_link
 from .service import BLOCKS
 from .session import Session
+from .ui_sections import build_sections, wire_sections
 from .weights import DISPLAY_NAMES
 
 INSPECTOR_VIEWS = ("status", "inspector", "window_attention", "node_info", "neighbours", "edge_choice", "anatomy",
@@ -28,12 +31,20 @@ MAX_FILE_SIZE = 25 * 1024 * 1024
 
 CSS = """
 #status {font-size: 15px}
+#codec_diagram {overflow-x: auto}
 .explain {font-size: 13px; color: var(--body-text-color-subdued)}
 """
 
 
-def build_demo(app: App, initial: PreparedImage | None = None) -> gr.Blocks:
-    """The whole UI. ``initial`` (analysed already) is shown to every new session."""
+#: Sets the address bar to the shared link (runs in the browser; no server call).
+URL_JS = "(url) => { if (url && url.startsWith('http')) { window.history.replaceState(null, '', url); } return []; }"
+
+
+def build_demo(
+    app: App, initial: PreparedImage | None = None, initial_sample: str | None = None
+) -> gr.Blocks:
+    """The whole UI. ``initial`` (analysed already; the sample ``initial_sample``) is shown to
+    every new session unless the page's link names another view."""
     explorer = app.explorer
     problem = explorer.source.problem()
     qualities = explorer.source.common_qualities() or [1, 2, 3, 4]
@@ -41,10 +52,14 @@ def build_demo(app: App, initial: PreparedImage | None = None) -> gr.Blocks:
     trained_k = explorer.trained_k() if not problem else None
     heads = explorer.heads() if not problem else 8
     start_quality = qualities[min(1, len(qualities) - 1)]
+    continuous = not problem and explorer.source.variable_rate()
+    head_choices = ["mean", *[str(h) for h in range(1, heads + 1)]]
 
     with gr.Blocks(title="GABIC explorer", fill_width=True, delete_cache=DELETE_CACHE) as demo:
         session = gr.State(None)
         gr.Markdown(texts.INTRO)
+        with gr.Accordion("The codec at a glance", open=True):
+            gr.HTML(codec_diagram())
         weights_lines = explorer.source.description()
         gr.Markdown("**Weights in use** — " + " · ".join(
             f"{DISPLAY_NAMES[a]}: {w}" for a, w in weights_lines.items()), elem_classes="explain")  # fmt: skip
@@ -64,19 +79,26 @@ def build_demo(app: App, initial: PreparedImage | None = None) -> gr.Blocks:
                 gr.Markdown(texts.INPUT, elem_classes="explain")
             with gr.Column(scale=1, min_width=300):
                 # A slider needs two ends: with a single quality available it shows q1…q4, fixed.
-                single = len(qualities) == 1
-                quality = gr.Slider(1 if single else min(qualities), 4 if single else max(qualities),
-                                    value=start_quality, step=1, interactive=not single, elem_id="quality",
-                                    label=f"Quality (only q{qualities[0]} available)" if single
-                                    else "Quality (q1 … q4)")  # fmt: skip
+                single = len(qualities) == 1 and not continuous
+                if continuous:
+                    quality = gr.Slider(1, 4, value=start_quality, step=0.05, elem_id="quality",
+                                        label="Quality (continuous 1 … 4: one variable-rate model each; "
+                                        "the paper's λ at 1, 2, 3, 4)")  # fmt: skip
+                else:
+                    quality = gr.Slider(1 if single else min(qualities), 4 if single else max(qualities),
+                                        value=start_quality, step=1, interactive=not single, elem_id="quality",
+                                        label=f"Quality (only q{qualities[0]} available)" if single
+                                        else "Quality (q1 … q4)")  # fmt: skip
                 k = gr.Slider(low_k, high_k, value=trained_k or low_k, step=1, elem_id="k",
                               label=f"k — neighbours per node in GABIC (trained value: {trained_k})",
                               info=f"k ≠ {trained_k} is evaluated out of distribution")  # fmt: skip
                 block = gr.Radio(list(BLOCKS), value=BLOCKS[0], label="Attention block",
                                  elem_id="block")  # fmt: skip
-                head = gr.Radio(["mean", *[str(h) for h in range(1, heads + 1)]], value="mean", label="Head",
-                                elem_id="head")  # fmt: skip
+                head = gr.Radio(head_choices, value="mean", label="Head", elem_id="head")
                 gr.Markdown(texts.CONTROLS, elem_classes="explain")
+                share = gr.Textbox(label="Link to this view", interactive=False, elem_id="share",
+                                   buttons=["copy"])  # fmt: skip
+                gr.Markdown(texts.LINKS, elem_classes="explain")
 
         with gr.Accordion("Reconstructions and metrics", open=True):
             with gr.Row():
@@ -87,13 +109,17 @@ def build_demo(app: App, initial: PreparedImage | None = None) -> gr.Blocks:
             gr.Markdown(texts.RECONSTRUCTION, elem_classes="explain")
 
         with gr.Accordion("Bit allocation", open=True):
-            part = gr.Radio(["total", "y", "z"], value="total", label="Bits of", elem_id="part")
+            with gr.Row():
+                part = gr.Radio(["total", "y", "z"], value="total", label="Bits of", elem_id="part")
+                opacity = gr.Slider(0, 1, value=BITS_OPACITY, step=0.05, label="Map opacity over the photo",
+                                    elem_id="opacity")  # fmt: skip
             with gr.Row():
                 bits_gabic = gr.Plot(label="GABIC bits", elem_id="bits_gabic")
                 bits_zou = gr.Plot(label="Zou2022 bits", elem_id="bits_zou")
                 bits_diff = gr.Plot(label="Difference", elem_id="bits_diff")
             bits_summary = gr.Markdown(elem_id="bits_summary")
             gr.Markdown(texts.BITS, elem_classes="explain")
+            gr.Markdown(texts.BITS_READABLE, elem_classes="explain")
 
         with gr.Accordion("Graph inspector", open=True):
             with gr.Row():
@@ -118,6 +144,9 @@ def build_demo(app: App, initial: PreparedImage | None = None) -> gr.Blocks:
             anatomy = gr.Plot(elem_id="anatomy")
             gr.Markdown(texts.ANATOMY, elem_classes="explain")
 
+        equal_title = "Equal rate: GABIC and Zou2022 at the same file size"
+        parts = build_sections(equal_title)
+
         with gr.Accordion("Rate–distortion and k sweep", open=False):
             with gr.Row():
                 rd_button = gr.Button("Compute all RD points (q1…q4, JPEG, WebP, AVIF)")
@@ -139,93 +168,147 @@ def build_demo(app: App, initial: PreparedImage | None = None) -> gr.Blocks:
             "node_info": node_info, "neighbours": neighbours, "edge_choice": edge_choice, "anatomy": anatomy,
             "all_heads": all_heads, "rd": rd, "summary": summary, "k_sweep": k_sweep, "report": report,
         }  # fmt: skip
-        controls = [quality, k, block, head, part]
+        controls = [quality, k, block, head, part, opacity]
         full_outputs = [session, *(components[name] for name in VIEWS)]
         inspector_outputs = [session, *(components[name] for name in INSPECTOR_VIEWS)]
+        bit_outputs = [bits_gabic, bits_zou, bits_diff, bits_summary]
 
         load_image = guarded(VIEWS)(app.load_image)
         render = guarded(VIEWS, state=False)(app.render)
         click = guarded(INSPECTOR_VIEWS)(app.click)
         choose_edge = guarded(("status", "anatomy"))(app.choose_edge)
+        redraw_bits = guarded(("bits_gabic", "bits_zou", "bits_diff", "bits_summary"), state=False)(
+            app.redraw_bits
+        )
         rate_distortion = guarded(("status", "rd"), state=False)(app.rate_distortion)
         sweep = guarded(("status", "k_sweep"), state=False)(app.k_sweep)
         export = guarded(("status", "report"), state=False)(app.export)
 
-        def on_upload(
-            path: str | None,
-            q: int,
-            kk: int,
-            b: str,
-            h: str,
-            p: str,
-            progress=gr.Progress(),  # noqa: B008
-        ) -> Any:
+        def on_upload(path: str | None, q: float, kk: int, b: str, h: str, p: str, o: float,
+                      progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             if path is None:
                 return tuple(gr.skip() for _ in full_outputs)
             return load_image(path, q, kk, b, h, p, progress=progress, flat=True)
 
-        def on_sample(
-            q: int,
-            kk: int,
-            b: str,
-            h: str,
-            p: str,
-            evt: gr.SelectData,
-            progress=gr.Progress(),  # noqa: B008
-        ) -> Any:
+        def on_sample(q: float, kk: int, b: str, h: str, p: str, o: float, evt: gr.SelectData,
+                      progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             name = SAMPLES[evt.index if isinstance(evt.index, int) else 0]
             return guarded(VIEWS)(app.load_sample)(name, q, kk, b, h, p, progress=progress, flat=True)
 
-        def on_controls(state: Any, q: int, kk: int, b: str, h: str, p: str, progress=gr.Progress()) -> Any:  # noqa: B008
+        def on_controls(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float,
+                        progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             if state is None:
                 return tuple(gr.skip() for _ in full_outputs)
-            return (state, *render(state, q, kk, b, h, p, progress=progress, flat=True))
+            return (state, *render(state, q, kk, b, h, p, progress=progress, opacity=o, flat=True))
 
-        def on_click(state: Any, q: int, kk: int, b: str, h: str, p: str, evt: gr.SelectData) -> Any:
+        def on_opacity(state: Any, q: float, kk: int, p: str, o: float) -> Any:
+            if state is None:
+                return tuple(gr.skip() for _ in bit_outputs)
+            return redraw_bits(state, q, kk, p, o, flat=True)
+
+        def on_click(
+            state: Any, q: float, kk: int, b: str, h: str, p: str, o: float, evt: gr.SelectData
+        ) -> Any:
             return click(state, evt.index, q, kk, b, h, p, flat=True)
 
-        def on_edge(state: Any, edge: Any, q: int, kk: int, b: str, h: str) -> Any:
+        def on_edge(state: Any, edge: Any, q: float, kk: int, b: str, h: str) -> Any:
             return choose_edge(state, edge, q, kk, b, h, flat=True)
 
-        def on_rd(state: Any, q: int, kk: int, progress=gr.Progress()) -> Any:  # noqa: B008
+        def on_rd(state: Any, q: float, kk: int, progress=gr.Progress()) -> Any:  # noqa: B008
             return rate_distortion(state, q, kk, progress=progress, flat=True)
 
-        def on_sweep(state: Any, q: int, progress=gr.Progress()) -> Any:  # noqa: B008
+        def on_sweep(state: Any, q: float, progress=gr.Progress()) -> Any:  # noqa: B008
             return sweep(state, q, progress=progress, flat=True)
 
-        def on_export(state: Any, q: int, kk: int, b: str, h: str, p: str) -> Any:
+        def on_export(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float) -> Any:
             return export(state, q, kk, b, h, p, flat=True)
 
-        def on_load(state: Any, q: int, kk: int, b: str, h: str, p: str, progress=gr.Progress()) -> Any:  # noqa: B008
-            if initial is None or problem:
-                return tuple(gr.skip() for _ in full_outputs)
-            fresh = Session.start(initial)
-            return (fresh, *render(fresh, q, kk, b, h, p, progress=progress, flat=True))
+        def on_share(state: Any, q: float, kk: int, b: str, h: str, request: gr.Request) -> str:
+            if not isinstance(state, Session):
+                return ""
+            if state.sample is None:
+                return "This view shows an uploaded photo: uploads cannot travel in a URL (pick a sample to share)."
+            referer = request.headers.get("referer") if request is not None else None
+            return page_url(referer, link_query(state.sample, q, kk, b, h, state.point))
+
+        def on_load(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float, request: gr.Request,
+                    progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
+            """A new page: the view its link names (sample, quality, k, block, head, point), else
+            the initial sample."""
+            controls_out = [gr.skip()] * 4
+            if problem:
+                return (*(gr.skip() for _ in full_outputs), *controls_out)
+            params = dict(request.query_params) if request is not None else {}
+            low_q, high_q = (1, 4) if continuous else (min(qualities), max(qualities))
+            link = parse_link(
+                params, SAMPLES, BLOCKS, head_choices, (low_q, high_q), (low_k, high_k), continuous
+            )
+            q = link.quality if link.quality is not None else q
+            kk = link.k if link.k is not None else kk
+            b, h = link.block or b, link.head or h
+            try:
+                if link.sample is not None and link.sample != initial_sample:
+                    fresh = app.new_session(sample_image(link.sample), link.sample)
+                elif initial is not None:
+                    fresh = Session.start(initial, initial_sample)
+                else:
+                    return (*(gr.skip() for _ in full_outputs), *controls_out)
+            except Exception as error:
+                views = [gr.skip() for _ in VIEWS]
+                views[VIEWS.index("status")] = failure_message(error)
+                return (gr.skip(), *views, *controls_out)
+            if link.point is not None:
+                fresh = fresh.clicked(*link.point)
+            values = list(render(fresh, q, kk, b, h, p, progress=progress, opacity=o, flat=True))
+            if link.notes:
+                index = VIEWS.index("status")
+                values[index] = f"{values[index]} ({'; '.join(link.notes)})"
+            return (fresh, *values, q, kk, b, h)
 
         def api_analyze(path: str, q: float, kk: float) -> Any:
             """Analyse an image file with both models; returns image key, size and metrics."""
             try:
-                return app.api_metrics(path, int(q), int(kk))
+                return app.api_metrics(path, q, int(kk))
             except Exception as error:
                 raise gr.Error(failure_message(error).removeprefix("Problem: ")) from None
 
-        upload.input(on_upload, [upload, *controls], full_outputs, api_name="upload", show_progress="full")
-        samples.select(on_sample, controls, full_outputs, api_name=False)
-        quality.input(
-            on_controls, [session, *controls], full_outputs, api_name=False, trigger_mode="always_last"
+        refresh = wire_sections(app, parts, session, [quality, k, block, head, opacity])
+        share_inputs = [session, quality, k, block, head]
+
+        def after(event: Any) -> None:
+            """Redraw the open sections and the link once the main views are drawn."""
+            refresh(event)
+            event.then(on_share, share_inputs, [share], api_name=False, queue=False)
+
+        after(
+            upload.input(
+                on_upload, [upload, *controls], full_outputs, api_name="upload", show_progress="full"
+            )
         )
-        k.release(on_controls, [session, *controls], full_outputs, api_name=False, trigger_mode="always_last")
+        after(samples.select(on_sample, controls, full_outputs, api_name=False))
+        after(quality.input(on_controls, [session, *controls], full_outputs, api_name=False,
+                            trigger_mode="always_last"))  # fmt: skip
+        after(
+            k.release(
+                on_controls, [session, *controls], full_outputs, api_name=False, trigger_mode="always_last"
+            )
+        )
         for widget in (block, head, part):
-            widget.input(on_controls, [session, *controls], full_outputs, api_name=False,
-                         trigger_mode="always_last")  # fmt: skip
-        inspector.select(on_click, [session, *controls], inspector_outputs, api_name=False,
-                         trigger_mode="always_last")  # fmt: skip
+            after(widget.input(on_controls, [session, *controls], full_outputs, api_name=False,
+                               trigger_mode="always_last"))  # fmt: skip
+        opacity.release(on_opacity, [session, quality, k, part, opacity], bit_outputs, api_name=False,
+                        trigger_mode="always_last")  # fmt: skip
+        after(inspector.select(on_click, [session, *controls], inspector_outputs, api_name=False,
+                               trigger_mode="always_last"))  # fmt: skip
         edge_choice.input(on_edge, [session, edge_choice, quality, k, block, head],
                           [session, status, anatomy], api_name=False)  # fmt: skip
         rd_button.click(on_rd, [session, quality, k], [status, rd], api_name=False)
         sweep_button.click(on_sweep, [session, quality], [status, k_sweep], api_name=False)
         export_button.click(on_export, [session, *controls], [status, report], api_name=False)
-        demo.load(on_load, [session, *controls], full_outputs, api_name=False)
+        after(
+            demo.load(on_load, [session, *controls], [*full_outputs, quality, k, block, head], api_name=False)
+        )
+        share.change(None, [share], None, js=URL_JS, api_name=False)
         api_inputs = [
             gr.Image(type="filepath", visible=False),
             gr.Number(visible=False),

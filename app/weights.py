@@ -1,6 +1,8 @@
 """Where the app's two models come from, and a pool that lends each analysis a model of its own.
 
-The shipped weights are found by :mod:`gabic.zoo`; with ``--checkpoints DIR`` an architecture
+The shipped weights are found by :mod:`gabic.zoo`: the variable-rate families (one file per
+architecture, any quality in 1..4) when both are present, else the one-rate families (four
+files each); ``family=`` picks one kind explicitly. With ``--checkpoints DIR`` an architecture
 whose folder ``DIR/{arch}/`` holds the authors' ``q{1..4}-model.pth.tar`` files is loaded from
 there instead (paper configuration).
 """
@@ -22,8 +24,12 @@ from gabic.models import ChannelwiseAttentionCodec, ModelConfig
 #: The two architectures compared, in display order, and their names in the UI.
 ARCHS: tuple[str, str] = ("gabic", "zou2022")
 DISPLAY_NAMES = {"gabic": "GABIC", "zou2022": "Zou2022"}
-#: Shipped model used for each architecture when no checkpoint folder provides it.
-SHIPPED_NAMES = {"gabic": "gabic-small", "zou2022": "zou2022-small"}
+#: Shipped model used for each architecture when no checkpoint folder provides it (one-rate kind).
+SHIPPED_NAMES = dict(zoo.ONE_RATE_FAMILIES)
+#: Which shipped families to show: variable-rate when both files exist, or one kind.
+FAMILY_CHOICES = ("auto", "variable-rate", "one-rate")
+#: Most idle models kept (a variable-rate family has one pool per quality shown).
+MAX_IDLE_MODELS = 12
 #: Where the authors' checkpoints are looked up inside a ``--checkpoints`` folder.
 CHECKPOINT_PATTERN = "{arch}/q{quality}-model.pth.tar"
 
@@ -38,9 +44,13 @@ class WeightsSource:
     ran at the same time.
     """
 
-    def __init__(self, checkpoints: str | Path | None = None, device: str | torch.device | None = None):
+    def __init__(self, checkpoints: str | Path | None = None, device: str | torch.device | None = None,
+                 family: str = "auto"):  # fmt: skip
+        if family not in FAMILY_CHOICES:
+            raise ValueError(f"family must be one of {FAMILY_CHOICES}, got {family!r}")
         self.checkpoints = Path(checkpoints) if checkpoints else None
         self.device = torch.device(device) if device else zoo.default_device()
+        self.family = family
         self._idle: dict[tuple[str, str, int], list[ChannelwiseAttentionCodec]] = {}
         self._configs: dict[tuple[str, str, int], ModelConfig] = {}
         self._lock = threading.Lock()
@@ -54,6 +64,32 @@ class WeightsSource:
         path = self.checkpoint_path(arch, quality)
         return path if path is not None and path.is_file() else None
 
+    def shipped_name(self, arch: str) -> str:
+        """The shipped family shown for ``arch`` (see :data:`FAMILY_CHOICES`)."""
+        variable = zoo.VARIABLE_RATE_FAMILIES
+        if self.family == "variable-rate" or (
+            self.family == "auto" and all(zoo.is_variable_rate(variable[a]) for a in ARCHS)
+        ):
+            return variable[arch]
+        return SHIPPED_NAMES[arch]
+
+    def variable_rate(self, arch: str | None = None) -> bool:
+        """True when ``arch`` (default: both) comes from a variable-rate file: quality is continuous."""
+        archs = ARCHS if arch is None else (arch,)
+        return all(self.origin(a) == "shipped" and zoo.is_variable_rate(self.shipped_name(a)) for a in archs)
+
+    def check_quality(self, arch: str, quality: float) -> float | int:
+        """``quality`` as the model of ``arch`` takes it: rounded to hundredths in 1..4 for a
+        variable-rate file, else one of :meth:`qualities` (``ValueError`` otherwise)."""
+        if self.variable_rate(arch):
+            value = round(float(quality) * 100) / 100
+            if not zoo.QUALITIES[0] <= value <= zoo.QUALITIES[-1]:
+                raise ValueError(f"quality must be in 1..4, got {quality}")
+            return int(value) if value.is_integer() else value
+        if float(quality) not in self.qualities(arch):
+            raise ValueError(f"{DISPLAY_NAMES[arch]} has no weights for quality q{quality:g}")
+        return int(quality)
+
     def origin(self, arch: str) -> str:
         """``"checkpoints"`` when the folder holds this architecture, else ``"shipped"``."""
         found = any(self._checkpoint_file(arch, q) for q in zoo.QUALITIES)
@@ -63,7 +99,7 @@ class WeightsSource:
         """Qualities available for ``arch``, from its origin."""
         if self.origin(arch) == "checkpoints":
             return [q for q in zoo.QUALITIES if self._checkpoint_file(arch, q)]
-        return zoo.available(SHIPPED_NAMES[arch])
+        return zoo.available(self.shipped_name(arch))
 
     def common_qualities(self) -> list[int]:
         """Qualities available for both architectures."""
@@ -89,7 +125,7 @@ class WeightsSource:
         checkpoint = self._checkpoint_file(arch, quality) if self.origin(arch) == "checkpoints" else None
         if checkpoint is not None:
             return zoo.load_checkpoint(checkpoint, arch, self.device)
-        return zoo.load(SHIPPED_NAMES[arch], quality, self.device)
+        return zoo.load(self.shipped_name(arch), quality, self.device)
 
     @contextlib.contextmanager
     def borrow(self, arch: str, quality: int) -> Iterator[ChannelwiseAttentionCodec]:
@@ -98,13 +134,17 @@ class WeightsSource:
         with self._lock:
             idle = self._idle.setdefault(pool, [])
             model = idle.pop() if idle else None
+            self._idle[pool] = self._idle.pop(pool)  # most recently used last
         if model is None:
             model = self.load(arch, quality)
         try:
             yield model
         finally:
             with self._lock:
-                self._idle[pool].append(model)
+                self._idle.setdefault(pool, []).append(model)
+                while sum(len(idle) for idle in self._idle.values()) > MAX_IDLE_MODELS:
+                    oldest = next(key for key, idle in self._idle.items() if idle)
+                    self._idle[oldest].pop(0)
 
     def config(self, arch: str, quality: int) -> ModelConfig:
         """The configuration (k, windows, heads...) of ``arch`` at ``quality``."""
@@ -128,8 +168,11 @@ class WeightsSource:
             if self.origin(arch) == "checkpoints":
                 where = f"authors' checkpoints (paper configuration) in {self.checkpoints / arch}"  # type: ignore[operator]
             else:
-                where = f"shipped {SHIPPED_NAMES[arch]} weights in {zoo.weights_dir()}"
-                card = _card(SHIPPED_NAMES[arch], qualities)
+                name = self.shipped_name(arch)
+                if zoo.is_variable_rate(name):
+                    listed = "any quality in 1..4 (variable rate)"
+                where = f"shipped {name} weights in {zoo.weights_dir()}"
+                card = _card(name, qualities)
                 if card is not None and card.get("trained") is False:
                     where += " (UNTRAINED random weights: pictures will look like noise)"
             lines[arch] = f"{where}; qualities {listed}; device {self.device.type}"
@@ -137,7 +180,7 @@ class WeightsSource:
 
     def key(self) -> str:
         """What identifies these weights in a cache key (results differ when it changes)."""
-        return f"{self.checkpoints}|{zoo.weights_dir()}|{self.device}"
+        return f"{self.checkpoints}|{zoo.weights_dir()}|{self.device}|{self.family}"
 
 
 def _card(name: str, qualities: list[int]) -> dict[str, Any] | None:

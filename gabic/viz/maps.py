@@ -7,6 +7,8 @@ grid (:func:`maps_figure`) used by the app, the notebooks and the report.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,11 +107,16 @@ class BitMaps:
     Attributes:
         labels: names of the two models (e.g. ``("GABIC", "Zou2022")``).
         first, second: ``(H, W)`` bits per pixel; ``difference``: ``first − second``.
-        limit: shared top of the colour scale of the two maps (99.5th percentile).
-        difference_limit: symmetric limit of the difference scale (99.5th percentile of ``|difference|``).
+        limit: shared top of the colour scale of the two maps (99th percentile of the pixels
+            inside ``interior``).
+        difference_limit: symmetric limit of the difference scale (99th percentile of
+            ``|difference|`` inside ``interior``).
         part: ``"total"``, ``"y"`` or ``"z"``.
         totals: bits (estimated) of ``first``, ``second``, their ``difference``, and
             ``more_pixels``: the share of pixels where ``first`` spends more.
+        interior: ``(x0, y0, x1, y1)`` pixels whose latent cells lie wholly inside the photo.
+            The codec pads the photo to a multiple of 64 px; the cells along the border straddle
+            that padding and carry its bits, so they are left out of the colour scale.
     """
 
     labels: tuple[str, str]
@@ -120,6 +127,7 @@ class BitMaps:
     difference_limit: float
     part: str
     totals: dict[str, float]
+    interior: tuple[int, int, int, int] | None = None
 
 
 def part_map(analysis: Any, part: str) -> np.ndarray:
@@ -133,20 +141,46 @@ def part_map(analysis: Any, part: str) -> np.ndarray:
     return analysis.bits_per_pixel_map
 
 
-def bit_maps(first: Any, second: Any, part: str = "total") -> BitMaps:
+def interior_box(height: int, width: int, stride: int, multiple: int = 64) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the pixels of a ``height × width`` photo away from the codec's padding.
+
+    The codec pads the photo evenly to a multiple of ``multiple`` px (CompressAI's
+    ``compute_padding``). Along a padded side, the outermost row (column) of ``stride``-px latent
+    cells either straddles the padding or receives the bits of the cells wholly in it
+    (:func:`gabic.inspect.spread_bits`); the box leaves those cells out. A side without padding,
+    or a photo too small to leave a cell, keeps its full extent."""
+
+    def span(size: int) -> tuple[int, int]:
+        padded = -(-size // multiple) * multiple
+        if padded == size:
+            return 0, size
+        before = (padded - size) // 2
+        first, last = before // stride, (before + size - 1) // stride
+        start, end = (first + 1) * stride - before, last * stride - before
+        return (start, end) if end > start else (0, size)
+
+    (x0, x1), (y0, y1) = span(width), span(height)
+    return x0, y0, x1, y1
+
+
+def bit_maps(first: Any, second: Any, part: str = "total", percentile: float = 99.0) -> BitMaps:
     """Per-pixel bits of two analyses of the same image (``part`` = total, y or z), the
-    difference ``first − second`` and the scales to draw them with."""
+    difference ``first − second`` and the scales to draw them with: the ``percentile`` of the
+    pixels whose cells lie wholly inside the photo (:func:`interior_box`), so the padded border
+    does not set the scale."""
     a, b = part_map(first, part), part_map(second, part)
     if a.shape != b.shape:
         raise ValueError("the two analyses are of images of different sizes")
     difference = a - b
-    limit = float(max(np.percentile(a, 99.5), np.percentile(b, 99.5), 1e-6))
-    difference_limit = float(max(np.percentile(np.abs(difference), 99.5), 1e-6))
+    box = interior_box(*a.shape, 64 if part == "z" else 16)
+    inside = (slice(box[1], box[3]), slice(box[0], box[2]))
+    limit = float(max(np.percentile(a[inside], percentile), np.percentile(b[inside], percentile), 1e-6))
+    difference_limit = float(max(np.percentile(np.abs(difference[inside]), percentile), 1e-6))
     totals = {"first": float(a.sum(dtype=np.float64)), "second": float(b.sum(dtype=np.float64))}
     totals["difference"] = totals["first"] - totals["second"]
     totals["more_pixels"] = float((difference > 0).mean())
     labels = (model_label(first), model_label(second))
-    return BitMaps(labels, a, b, difference, limit, difference_limit, part, totals)
+    return BitMaps(labels, a, b, difference, limit, difference_limit, part, totals, box)
 
 
 def bit_summary(maps: BitMaps) -> str:
@@ -159,15 +193,53 @@ def bit_summary(maps: BitMaps) -> str:
             f"it spends more on {t['more_pixels']:.0%} of the pixels (red).")  # fmt: skip
 
 
-def bits_figure(maps: BitMaps, which: str, max_cells: int = 160, height: int = 320) -> Any:
+def bits_figure(maps: BitMaps, which: str, max_cells: int = 160, height: int = 320,
+                photo: Image.Image | None = None, opacity: float = 1.0) -> Any:  # fmt: skip
     """One map of :func:`bit_maps` as a heat map: ``which`` = ``"first"`` or ``"second"`` (shared
-    scale 0..limit) or ``"difference"`` (red: the first model spends more, blue: less)."""
+    scale 0..limit) or ``"difference"`` (red: the first model spends more, blue: less).
+
+    Args:
+        photo: draw the map over this picture (the analysed photo), with the map's ``opacity``
+            (0 = only the photo, 1 = only the map).
+    The box of cells wholly inside the photo (:attr:`BitMaps.interior`) is dotted: outside it,
+    cells carry bits of the codec's padding (and the colour scale ignores them).
+    """
     if which == "difference":
         title = f"{maps.labels[0]} − {maps.labels[1]} (bits/pixel)"
-        return maps_figure([maps.difference], [title], diverging=True, limit=maps.difference_limit,
-                           max_cells=max_cells, height=height)  # fmt: skip
-    if which not in ("first", "second"):
+        fig = maps_figure([maps.difference], [title], diverging=True, limit=maps.difference_limit,
+                          max_cells=max_cells, height=height)  # fmt: skip
+    elif which in ("first", "second"):
+        label = maps.labels[0 if which == "first" else 1]
+        title = f"{label}: {maps.totals[which]:,.0f} bits"
+        fig = maps_figure(
+            [getattr(maps, which)], [title], limit=maps.limit, max_cells=max_cells, height=height
+        )
+    else:
         raise ValueError(f"which must be 'first', 'second' or 'difference', got {which!r}")
-    label = maps.labels[0 if which == "first" else 1]
-    title = f"{label}: {maps.totals[which]:,.0f} bits"
-    return maps_figure([getattr(maps, which)], [title], limit=maps.limit, max_cells=max_cells, height=height)
+    if photo is not None:
+        _under_photo(fig, photo, maps.first.shape, max(max_cells, 320), opacity)
+    height_px, width_px = maps.first.shape
+    if maps.interior is not None and maps.interior != (0, 0, width_px, height_px):
+        x0, y0, x1, y1 = maps.interior
+        fig.add_shape(type="rect", x0=x0 - 0.5, y0=y0 - 0.5, x1=x1 - 0.5, y1=y1 - 0.5,
+                      line=dict(color="white", width=1, dash="dot"))  # fmt: skip
+    return fig
+
+
+def _under_photo(fig: Any, photo: Image.Image, shape: tuple[int, int], max_side: int, opacity: float) -> None:
+    """Put ``photo`` (downscaled to ``max_side``) under the heat map of a one-map figure."""
+    go, _ = plotly()
+    height, width = shape
+    factor = max(1, math.ceil(max(height, width) / max_side))
+    small = photo.convert("RGB").resize((math.ceil(width / factor), math.ceil(height / factor)),
+                                        Image.Resampling.BILINEAR)  # fmt: skip
+    dx, dy = width / small.width, height / small.height
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=85)  # a photo: JPEG keeps the figure small
+    source = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    under = go.Image(source=source, x0=(dx - 1) / 2, y0=(dy - 1) / 2, dx=dx, dy=dy,
+                     hoverinfo="skip")  # fmt: skip
+    for trace in fig.data:
+        trace.opacity = min(max(float(opacity), 0.0), 1.0)
+    fig.add_trace(under, row=1, col=1)
+    fig.data = (fig.data[-1], *fig.data[:-1])  # the photo first, under the map

@@ -1,0 +1,164 @@
+"""The sections computed when opened (:mod:`app.sections`): their layout and wiring.
+
+Each section is a closed ``gr.Accordion``; opening it computes its views, closing it stops its
+updates. While a section is open, :func:`refresh_open_sections` (chained after every change of
+photo, controls or clicked point) redraws it; closed sections cost nothing, so the first screen
+is as fast as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from . import sections, texts
+from .handlers import BITS_OPACITY, App, guarded
+
+#: Section name -> its views (without "status": a section never overwrites the page's status line).
+SECTION_VIEWS: dict[str, tuple[str, ...]] = {
+    "entropy": tuple(v for v in sections.ENTROPY_VIEWS if v != "status"),
+    "progressive": tuple(v for v in sections.PROGRESSIVE_VIEWS if v != "status"),
+    "graph": tuple(v for v in sections.GRAPH_VIEWS if v != "status"),
+    "same_size": tuple(v for v in sections.SAME_SIZE_VIEWS if v != "status"),
+    "equal_rate": tuple(v for v in sections.EQUAL_RATE_VIEWS if v != "status"),
+}
+
+
+@dataclass
+class Sections:
+    """The components of the on-request sections and their open/closed states."""
+
+    components: dict[str, Any]
+    opened: dict[str, gr.State]
+    accordions: dict[str, gr.Accordion]
+
+
+def build_sections(equal_rate_title: str) -> Sections:
+    """Lay out the sections (inside the current ``gr.Blocks``)."""
+    c: dict[str, Any] = {}
+    accordions: dict[str, gr.Accordion] = {}
+    with gr.Accordion("Entropy model: channels, μ, σ, −log₂ p", open=False, elem_id="sec_entropy") as acc:
+        accordions["entropy"] = acc
+        with gr.Row():
+            c["entropy_model"] = gr.Radio(
+                ["GABIC", "Zou2022"], value="GABIC", label="Model", elem_id="entropy_model"
+            )
+            c["channel"] = gr.Slider(0, 1, value=0, step=1, label="Latent channel (starts at the max-entropy one)",
+                                     elem_id="channel")  # fmt: skip
+        c["channel_bits"] = gr.Plot(elem_id="channel_bits")
+        c["channel_maps"] = gr.Plot(elem_id="channel_maps")
+        c["max_entropy"] = gr.Plot(elem_id="max_entropy")
+        c["slice_bits"] = gr.Plot(elem_id="slice_bits")
+        c["entropy_note"] = gr.Markdown(elem_id="entropy_note")
+        gr.Markdown(texts.ENTROPY, elem_classes="explain")
+    with gr.Accordion(
+        "Progressive decoding: the first s slices", open=False, elem_id="sec_progressive"
+    ) as acc:
+        accordions["progressive"] = acc
+        c["slices"] = gr.Slider(0, 1, value=1, step=1, label="s — slices decoded", elem_id="slices")
+        with gr.Row():
+            c["progressive_gabic"] = gr.Image(label="GABIC", type="pil", interactive=False, elem_id="progressive_gabic",
+                                              height=300)  # fmt: skip
+            c["progressive_zou"] = gr.Image(label="Zou2022", type="pil", interactive=False, elem_id="progressive_zou",
+                                            height=300)  # fmt: skip
+        c["progressive_note"] = gr.Markdown(elem_id="progressive_note")
+        c["progressive_curve"] = gr.Plot(elem_id="progressive_curve")
+        gr.Markdown(texts.PROGRESSIVE, elem_classes="explain")
+    with gr.Accordion("The window as a graph", open=False, elem_id="sec_graph") as acc:
+        accordions["graph"] = acc
+        c["all_nodes"] = gr.Checkbox(False, label="Edges of every node of the window", elem_id="all_nodes")
+        with gr.Row():
+            c["window_graph"] = gr.Plot(elem_id="window_graph")
+            c["window_zou"] = gr.Plot(elem_id="window_zou")
+        c["adjacency"] = gr.Dataframe(
+            interactive=False, elem_id="adjacency", label="Does the graph follow the image?"
+        )
+        c["adjacency_note"] = gr.Markdown(elem_classes="explain")
+        gr.Markdown(texts.GRAPH, elem_classes="explain")
+    with gr.Accordion("Classic codecs at the same size", open=False, elem_id="sec_same_size") as acc:
+        accordions["same_size"] = acc
+        with gr.Row():
+            for codec in sections.CLASSIC:
+                c[f"same_{codec}"] = gr.ImageSlider(label=f"GABIC | {codec.upper()}", type="pil", max_height=360,
+                                                    elem_id=f"same_{codec}")  # fmt: skip
+        c["same_size_table"] = gr.Dataframe(interactive=False, elem_id="same_size_table")
+        c["same_size_note"] = gr.Markdown(elem_id="same_size_note")
+    with gr.Accordion(equal_rate_title, open=False, elem_id="sec_equal_rate") as acc:
+        accordions["equal_rate"] = acc
+        c["equal_rate_note"] = gr.Markdown(elem_id="equal_rate_note")
+        c["equal_rate_table"] = gr.Dataframe(interactive=False, elem_id="equal_rate_table")
+        with gr.Row():
+            c["eq_bits_gabic"] = gr.Plot(elem_id="eq_bits_gabic")
+            c["eq_bits_zou"] = gr.Plot(elem_id="eq_bits_zou")
+            c["eq_bits_diff"] = gr.Plot(elem_id="eq_bits_diff")
+        gr.Markdown(texts.EQUAL_RATE, elem_classes="explain")
+    opened = {name: gr.State(False) for name in SECTION_VIEWS}
+    return Sections(c, opened, accordions)
+
+
+def section_handlers(app: App) -> dict[str, Callable[..., dict[str, Any]]]:
+    """Section name -> ``handler(session, quality, k, block, head, opacity, entropy_model, channel,
+    slices, all_nodes)`` giving that section's views."""
+    explorer = app.explorer
+    return {
+        "entropy": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.entropy(explorer, s, q, kk, m, ch),
+        "progressive": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.progressive(explorer, s, q, kk, sl),
+        "graph": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.graph(explorer, s, q, kk, b, h, al),
+        "same_size": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.same_size(explorer, s, q, kk),
+        "equal_rate": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.equal_rate(explorer, s, q, o),
+    }
+
+
+def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any]) -> Callable[..., Any]:
+    """Connect open/close and the sections' own widgets; return the event ``.then`` target that
+    refreshes the open sections (inputs: ``[*opened states, session, *inputs]``)."""
+    c = parts.components
+    handlers = section_handlers(app)
+    extra = [c["entropy_model"], c["channel"], c["slices"], c["all_nodes"]]
+    section_inputs = [session, *inputs, *extra]
+    for name, views in SECTION_VIEWS.items():
+        outputs = [c[v] for v in views]
+        run = guarded(views, state=False)(handlers[name])
+        accordion, opened = parts.accordions[name], parts.opened[name]
+        accordion.expand(lambda: True, None, opened, queue=False, api_name=False).then(
+            lambda *args, _run=run: _run(*args, flat=True), section_inputs, outputs, api_name=False
+        )  # fmt: skip
+        accordion.collapse(lambda: False, None, opened, queue=False, api_name=False)
+    # the sections' own widgets
+    entropy_channel = guarded(("channel_maps",), state=False)(
+        lambda s, q, kk, m, ch: sections.entropy_channel(app.explorer, s, q, kk, m, ch)
+    )
+    c["channel"].release(lambda s, q, kk, m, ch: entropy_channel(s, q, kk, m, ch, flat=True),
+                         [session, inputs[0], inputs[1], c["entropy_model"], c["channel"]], [c["channel_maps"]],
+                         api_name=False, trigger_mode="always_last")  # fmt: skip
+    entropy_all = guarded(SECTION_VIEWS["entropy"], state=False)(handlers["entropy"])
+    c["entropy_model"].input(lambda *a: entropy_all(*a[:7], -1, *a[8:], flat=True), section_inputs,
+                             [c[v] for v in SECTION_VIEWS["entropy"]], api_name=False)  # fmt: skip
+    for name, widget, event in (("progressive", c["slices"], "input"), ("graph", c["all_nodes"], "input")):
+        run = guarded(SECTION_VIEWS[name], state=False)(handlers[name])
+        getattr(widget, event)(lambda *a, _run=run: _run(*a, flat=True), section_inputs,
+                               [c[v] for v in SECTION_VIEWS[name]], api_name=False,
+                               trigger_mode="always_last")  # fmt: skip
+
+    names = list(SECTION_VIEWS)
+    refresh_outputs = [c[v] for name in names for v in SECTION_VIEWS[name]]
+
+    def refresh_open_sections(*args: Any) -> tuple[Any, ...]:
+        states, rest = args[: len(names)], args[len(names) :]
+        values: list[Any] = []
+        for name, is_open in zip(names, states, strict=True):
+            views = SECTION_VIEWS[name]
+            if is_open and rest[0] is not None:
+                values.extend(guarded(views, state=False)(handlers[name])(*rest, flat=True))
+            else:
+                values.extend(gr.skip() for _ in views)
+        return tuple(values)
+
+    return lambda event: event.then(refresh_open_sections, [*parts.opened.values(), *section_inputs],
+                                    refresh_outputs, api_name=False)  # fmt: skip
+
+
+__all__ = ["BITS_OPACITY", "SECTION_VIEWS", "Sections", "build_sections", "section_handlers", "wire_sections"]
