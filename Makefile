@@ -1,12 +1,13 @@
-# The two commands of the README:
+# The commands of the README:
 #   make run   -> set up .venv (first time) and start the app on http://127.0.0.1:7860
-#   make test  -> set up .venv (first time) and run lint + the whole test suite
+#   make test  -> set up .venv (first time) and run lint + the whole test suite (what CI runs)
+#   make test-fast -> lint + the tests not marked slow (no notebooks, browser, DDP, training runs)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint notebooks setup browser clean screenshot
+.PHONY: run test test-fast lint notebooks setup browser clean screenshot
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,9 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 notebooks: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

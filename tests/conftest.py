@@ -13,6 +13,28 @@ from helpers import TINY_CONFIG, write_random_weights  # noqa: E402
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+#: Where the browser test finds Debian's Chromium.
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A browser test is a slow test: ``-m "not slow"`` (``make test-fast``) leaves it out."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """With ``GABIC_REQUIRE_BROWSER=1`` (CI) a browser test fails, not skips, without Chromium or
+    Playwright, and says which is missing."""
+    if item.get_closest_marker("browser") is None or os.environ.get("GABIC_REQUIRE_BROWSER") != "1":
+        return
+    if not CHROMIUM.exists():
+        pytest.fail(f"GABIC_REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as error:
+        pytest.fail(f"GABIC_REQUIRE_BROWSER=1 but Playwright is not importable: {error}")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from gabic.bench.inputs import load_photo, make_model
 from gabic.bench.model_level import count_flops
 from gabic.bench.timing import time_call, time_pair
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results" / "bench"
 
 
@@ -194,6 +194,7 @@ def test_compare_prints_cpu_time_ratios(tmp_path, capsys):
     assert "ratio 2.000" in out and "ratio 1.000" in out
 
 
+@pytest.mark.slow
 def test_training_step_with_bf16_transforms(tiny_config):
     report = bench.run(parts=["train"], configs=[tiny_config], devices=["cpu"], train_bf16=True, quick=True,
                        verbose=False)  # fmt: skip

@@ -18,7 +18,7 @@ from gabic import codec, zoo
 from gabic.__main__ import main
 from gabic.models import build_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -34,6 +34,7 @@ def image_path(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_shipped_model_round_trip_in_a_real_process(use_random_weights, image_path, tmp_path):
     env = {"GABIC_WEIGHTS_DIR": str(use_random_weights)}
     container, output = tmp_path / "out.gabic", tmp_path / "out.png"

@@ -1,7 +1,7 @@
 """The library on a CUDA GPU: same numbers as the CPU, exact round trip on the GPU, training steps.
 
 Skipped where PyTorch sees no GPU (CI and most users); run on a GPU machine with
-``python -m pytest tests/test_cuda.py``.
+``python -m pytest tests/cuda/test_cuda.py``.
 """
 
 from __future__ import annotations

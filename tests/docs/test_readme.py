@@ -10,7 +10,7 @@ from helpers import random_image
 
 from gabic import zoo
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def first_python_block(text: str) -> str:

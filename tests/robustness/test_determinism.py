@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from helpers import random_image
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,7 @@ from gabic.codec.images import image_to_tensor
 SIDE = st.integers(min_value=1, max_value=700)
 
 
+@pytest.mark.slow  # 50 sizes up to 700x700: minutes on a loaded 2-core machine
 @settings(max_examples=50, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(width=SIDE, height=SIDE, gabic=st.booleans())

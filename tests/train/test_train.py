@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from gabic.train import cli, runfolder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,7 @@ def test_fine_tuning_starts_from_given_weights(tiny_data, tmp_path):
     assert (a[key] - b[key]).abs().max() < 1e-3
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_identical_weights(tiny_data, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -165,6 +166,7 @@ def test_steps_file_sets_the_budget_and_final_decay_lowers_the_lr(tiny_data, tmp
     assert json.loads((out / "val.jsonl").read_text().splitlines()[-1])["step"] == 5
 
 
+@pytest.mark.slow
 def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path):
     """training/gpu_round.py (here on the CPU, tiny models): calibrates, writes one step budget,
     every run stops exactly there; ``pack`` writes fp16 weights with fp32 bounds and the logs."""
@@ -200,6 +202,7 @@ def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path
     assert (packed / "logs.tar.gz").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_ddp_replicas_share_the_step_budget_of_the_steps_file(tiny_data, tmp_path):
     out, budget = tmp_path / "ddp", tmp_path / "budget"
     budget.write_text("3\n")
