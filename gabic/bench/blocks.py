@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from ..codec import PAD_MULTIPLE
-from ..models import BLOCK_STRIDES, ModelConfig
-from .inputs import ARCHS, Settings, make_model, resolve_config
+from ..models import BLOCK_STRIDES, ModelConfig, resolve_config
+from .inputs import ARCHS, Settings, make_model
 from .timing import time_pair
 
 

@@ -11,8 +11,8 @@ import torch
 
 from ..layers import KNNGraphAttention
 from ..layers.window_attention import WindowAttention
-from ..models import ModelConfig
-from .inputs import Settings, resolve_config
+from ..models import ModelConfig, resolve_config
+from .inputs import Settings
 from .timing import sync, time_pair
 
 

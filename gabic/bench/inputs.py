@@ -4,7 +4,6 @@ photo and the machine description stored with every report."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 from dataclasses import dataclass
@@ -14,11 +13,10 @@ from typing import Any
 import torch
 from PIL import Image, ImageOps
 
-from ..models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
+from ..models import ChannelwiseAttentionCodec, ModelConfig, build_model
 from ..records import machine_description as base_machine_description
 
 ARCHS = ("gabic", "zou2022")
-CONFIGS: dict[str, ModelConfig] = {"paper": PAPER_CONFIG, "small": SMALL_CONFIG}
 #: The scikit-image sample photo of the app part when ``--photo`` is not given: 600×400, the
 #: 3:2 aspect of the default 768×512, bundled with scikit-image (nothing is downloaded).
 DEFAULT_PHOTO = "coffee"
@@ -44,16 +42,6 @@ class Settings:
     train_patch: int = 128
     train_bf16: bool = False
     photo: str | None = None
-
-
-def resolve_config(name: str) -> ModelConfig:
-    """``"paper"``, ``"small"`` (the shipped one) or a JSON file of :class:`ModelConfig` fields."""
-    if name in CONFIGS:
-        return CONFIGS[name]
-    path = Path(name)
-    if path.suffix == ".json" and path.is_file():
-        return ModelConfig.from_dict(json.loads(path.read_text()))
-    raise ValueError(f"unknown config {name!r}; use paper, small or a JSON file of ModelConfig fields")
 
 
 def make_model(arch: str, config: ModelConfig, device: str, seed: int = 0) -> ChannelwiseAttentionCodec:

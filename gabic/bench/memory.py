@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 from ..codec import compress_tensor, decompress_tensor, pad_image
-from .inputs import make_image, make_model, resolve_config
+from ..models import resolve_config
+from .inputs import make_image, make_model
 
 
 def read_status_kb(field: str) -> int:

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from ..codec import compress_tensor, decompress_tensor, pad_image
-from .inputs import Settings, make_image, make_model, resolve_config
+from ..models import resolve_config
+from .inputs import Settings, make_image, make_model
 from .memory import peak_memory_cpu, peak_memory_cuda
 from .timing import time_call
 

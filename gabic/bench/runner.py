@@ -11,10 +11,11 @@ from typing import Any
 
 import torch
 
+from ..models import resolve_config
 from .app_latency import bench_app
 from .blocks import bench_blocks
 from .core import bench_core, profile_core
-from .inputs import ARCHS, Settings, machine_description, resolve_config
+from .inputs import ARCHS, Settings, machine_description
 from .model_level import MODEL_PARTS, bench_model_level
 from .report import summarise
 from .train_step import bench_train

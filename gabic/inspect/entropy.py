@@ -241,12 +241,7 @@ def entropy_view(
     gc = model.gaussian_conditional
     with torch.no_grad(), codec.exact_kernels():
         gains = model.rate_gains(quality)
-        y = model.g_a(padded)
-        if gains is not None:
-            y = y * gains[0]
-        z = model.h_a(y)
-        if gains is not None:
-            z = z * gains[2]
+        y, z = model._analyse(padded, gains)
         z_likelihoods = model.entropy_bottleneck(z, training=False)[1]
         medians = model._z_medians()
         z_hat = torch.round(z - medians) + medians

@@ -1,7 +1,7 @@
 """GABIC and Zou2022 codecs."""
 
 from .base import BLOCK_NAMES, BLOCK_STRIDES, ChannelwiseAttentionCodec
-from .config import PAPER_CONFIG, SMALL_CONFIG, ModelConfig
+from .config import NAMED_CONFIGS, PAPER_CONFIG, SMALL_CONFIG, ModelConfig, resolve_config
 from .gabic import ARCHITECTURES, GABIC, Zou2022, build_model
 
 __all__ = [
@@ -9,10 +9,12 @@ __all__ = [
     "BLOCK_NAMES",
     "BLOCK_STRIDES",
     "GABIC",
+    "NAMED_CONFIGS",
     "PAPER_CONFIG",
     "SMALL_CONFIG",
     "ChannelwiseAttentionCodec",
     "ModelConfig",
     "Zou2022",
     "build_model",
+    "resolve_config",
 ]

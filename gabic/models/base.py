@@ -163,6 +163,17 @@ class ChannelwiseAttentionCodec(CompressionModel):
     def _hyper_decode(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         return self.h_mean_s(z_hat), self.h_scale_s(z_hat)
 
+    def _analyse(self, x: Tensor, gains: tuple[Tensor, ...] | None) -> tuple[Tensor, Tensor]:
+        """Latent ``y = g_a(x)`` and hyper-latent ``z = h_a(y)`` as the codec entropy-codes them:
+        each scaled by its gain (``gains[0]``, ``gains[2]`` of :meth:`rate_gains`) when there are gains."""
+        y = self.g_a(x)
+        if gains is not None:
+            y = y * gains[0]
+        z = self.h_a(y)
+        if gains is not None:
+            z = z * gains[2]
+        return y, z
+
     def rate_gains(self, quality: float | None) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
         """``(y gain, y inverse gain, z gain, z inverse gain)`` at ``quality`` for a variable-rate
         model, each ``(1, C, 1, 1)``; ``None`` for a one-rate model (which ignores ``quality``)."""
@@ -285,12 +296,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
         the same values an eval-mode ``forward`` gives.
         """
         gains = self.rate_gains(quality)
-        y = self.g_a(x)
-        if gains is not None:
-            y = y * gains[0]
-        z = self.h_a(y)
-        if gains is not None:
-            z = z * gains[2]
+        y, z = self._analyse(x, gains)
         y_likelihoods: list[Tensor] = []
         z_likelihoods = self.entropy_bottleneck(z, training=False)[1] if with_likelihoods else None
         z_strings = self.entropy_bottleneck.compress(z)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 
@@ -98,3 +100,15 @@ PAPER_CONFIG = ModelConfig()
 SMALL_CONFIG = ModelConfig(
     N=64, M=96, hyper_channels=64, num_slices=8, max_support_slices=4, slice_widths=(48, 40, 32, 16)
 )
+#: The configurations known by name (``--config`` of train and bench).
+NAMED_CONFIGS: dict[str, ModelConfig] = {"paper": PAPER_CONFIG, "small": SMALL_CONFIG}
+
+
+def resolve_config(name: str) -> ModelConfig:
+    """``"paper"``, ``"small"`` (the shipped one) or a JSON file of :class:`ModelConfig` fields."""
+    if name in NAMED_CONFIGS:
+        return NAMED_CONFIGS[name]
+    path = Path(name)
+    if path.suffix == ".json" and path.is_file():
+        return ModelConfig.from_dict(json.loads(path.read_text()))
+    raise ValueError(f"unknown config {name!r}; use paper, small or a JSON file of ModelConfig fields")

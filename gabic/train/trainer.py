@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 from dataclasses import dataclass, field, fields
@@ -14,13 +13,11 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ..models import PAPER_CONFIG, SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
+from ..models import ChannelwiseAttentionCodec, ModelConfig, build_model, resolve_config
 from .data import FILE_LIST, RandomCropDataset, cached_file_list, steps_per_epoch, validation_crops
 from .rates import QUALITY_LAMBDAS
 from .runfolder import keep_parent_card
 from .schedule import Plateau
-
-CONFIGS = {"small": SMALL_CONFIG, "paper": PAPER_CONFIG}
 
 
 @dataclass
@@ -82,12 +79,6 @@ class Trainer:
         if self.args.steps is not None:
             return self.args.steps
         return self.args.epochs * self.steps_per_epoch
-
-
-def resolve_config(name: str) -> ModelConfig:
-    if name in CONFIGS:
-        return CONFIGS[name]
-    return ModelConfig.from_dict(json.loads(Path(name).read_text()))
 
 
 def split_parameters(model: torch.nn.Module) -> tuple[list[Tensor], list[Tensor]]:
