@@ -1,12 +1,17 @@
-"""Where the app writes the HTML reports users download: a temporary folder of this process,
-removed when the process exits, holding only the newest few reports."""
+"""Where the app writes the HTML reports users download and the pictures its pages show: a
+temporary folder of this process, removed when the process exits, holding only the newest few."""
 
 from __future__ import annotations
 
 import atexit
 import shutil
 import tempfile
+import threading
+import uuid
+from collections import OrderedDict
 from pathlib import Path
+
+from PIL import Image
 
 #: Reports kept in the folder; older ones are deleted when a new one is written (Gradio has
 #: already copied a report into its own cache by the time the user downloads it).
@@ -57,3 +62,40 @@ def _modified(path: Path) -> int:
         return path.stat().st_mtime_ns
     except OSError:  # deleted meanwhile by another export
         return 0
+
+
+#: Picture files kept (the newest are what the pages show now).
+KEEP_IMAGES = 96
+
+
+class ImageFiles:
+    """The pictures the page shows, as lossless PNG files written once per image object.
+
+    Gradio would otherwise encode every returned PIL image again on every event (and as lossy
+    WebP by default, which would blur the very differences between codecs the page shows).
+    Images are kept by identity: the cached analyses hand out the same image objects, so a
+    quality scrub back to a computed quality writes nothing. The newest ``keep`` files stay.
+    """
+
+    def __init__(self, folder: Path, keep: int = KEEP_IMAGES):
+        self.path = Path(folder) / "images"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.keep = max(8, int(keep))
+        self._files: OrderedDict[int, tuple[Image.Image, Path]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, image: Image.Image) -> str:
+        """The path of a PNG file of ``image`` (written now unless it was already)."""
+        with self._lock:
+            found = self._files.get(id(image))
+            if found is not None and found[0] is image and found[1].is_file():
+                self._files.move_to_end(id(image))
+                return str(found[1])
+        path = self.path / f"{uuid.uuid4().hex}.png"
+        image.save(path, format="PNG", compress_level=1)
+        with self._lock:
+            self._files[id(image)] = (image, path)
+            while len(self._files) > self.keep:
+                _, (_, old) = self._files.popitem(last=False)
+                old.unlink(missing_ok=True)
+        return str(path)

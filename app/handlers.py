@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from gabic import viz
 from gabic.codec.images import ImageInputError
 from gabic.zoo import CheckpointError
 
-from .exports import ExportFolder
+from .exports import ExportFolder, ImageFiles
 from .inputs import DEFAULT_MAX_SIDE, PreparedImage, prepare_image, sample_image
 from .service import Explorer, Pair, Progress
 from .session import Controls, Session, quality_label, quality_value
@@ -40,11 +41,14 @@ log = logging.getLogger("gabic.app")
 VIEWS = (
     "status", "image_info", "slider_gabic", "slider_zou", "metrics", "bits_gabic", "bits_zou",
     "bits_diff", "bits_summary", "inspector", "window_attention", "node_info", "neighbours",
-    "edge_choice", "anatomy", "all_heads", "rd", "summary",
+    "edge_choice", "summary",
 )  # fmt: skip
 
 #: Default opacity of the bit maps drawn over the photo.
 BITS_OPACITY = 0.75
+#: Cells per side of a bit map in the page (latent cells are 16 px: 32 per side of a 512-px photo);
+#: the photo under it keeps the detail.
+BITS_CELLS = 64
 
 #: Errors whose message is meant for the user (bad input, missing weights).
 USER_ERRORS = (ImageInputError, CheckpointError, ValueError, FileNotFoundError, KeyError)
@@ -124,6 +128,8 @@ class App:
         self.explorer = explorer
         self.max_side = max_side
         self.exports = ExportFolder(export_dir)
+        #: PNG files of the pictures shown (written once per image).
+        self.image_files = ImageFiles(self.exports.path)
         #: Analyse the other qualities of a new image in the background (one worker, few pending).
         self.prefetch = prefetch
         self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gabic-prefetch")
@@ -189,14 +195,12 @@ class App:
         controls = Controls.read(quality, k, block, head, part)
         pair = self._pair(session, controls, progress)
         image = session.image
-        rd_curves = viz.points_to_curves(self.explorer.known_rd_points(image, controls.k))
         views = {
             "status": self._status(pair, image, controls),
             "image_info": image.describe() + "".join(f" · {note}" for note in image.notes),
-            "slider_gabic": (image.image, pair.gabic.reconstruction),
-            "slider_zou": (image.image, pair.zou2022.reconstruction),
+            "slider_gabic": (self.image_files(image.image), self.image_files(pair.gabic.reconstruction)),
+            "slider_zou": (self.image_files(image.image), self.image_files(pair.zou2022.reconstruction)),
             "metrics": viz.metrics_rows(pair.both),
-            "rd": self._rd_figure(rd_curves, controls.quality),
             "summary": self.summary(pair, image, controls),
         }
         views.update(self.bit_views(pair, image, controls.part, opacity))
@@ -208,7 +212,7 @@ class App:
         """The two bit maps and their difference drawn over the photo (map ``opacity`` 0..1)."""
         maps = viz.bit_maps(pair.gabic, pair.zou2022, part if part in ("total", "y", "z") else "total")
         opacity = min(max(float(opacity), 0.0), 1.0)
-        return {name: viz.bits_figure(maps, which, photo=image.image, opacity=opacity)
+        return {name: viz.bits_figure(maps, which, max_cells=BITS_CELLS, photo=image.image, opacity=opacity)
                 for name, which in (("bits_gabic", "first"), ("bits_zou", "second"), ("bits_diff", "difference"))
                 } | {"bits_summary": viz.bit_summary(maps)}  # fmt: skip
 
@@ -218,6 +222,30 @@ class App:
         session = _require(session)
         controls = Controls.read(quality, k, "", "mean", part)
         return self.bit_views(self._pair(session, controls), session.image, controls.part, opacity)
+
+    def known_rd(self, session: Session | None, quality: float, k: int) -> dict[str, Any]:
+        """The RD figure of the points of this image computed so far (never computes)."""
+        session = _require(session)
+        controls = Controls.read(quality, k, "", "mean")
+        curves = viz.points_to_curves(self.explorer.known_rd_points(session.image, controls.k))
+        return {"rd": self._rd_figure(curves, controls.quality)}
+
+    def anatomy(
+        self, session: Session | None, quality: float, k: int, block: str, head: str
+    ) -> dict[str, Any]:
+        """The score anatomy of the chosen edge of the clicked node (default: its strongest)."""
+        session = _require(session)
+        controls = Controls.read(quality, k, block, head)
+        block_data = self._pair(session, controls).gabic.blocks[controls.block]
+        x, y = session.point
+        rows = viz.neighbour_rows(block_data, x, y)
+        slots = [r["slot"] for r in rows]
+        edge = session.edge if session.edge in slots else slots[0]
+        chosen = next(r for r in rows if r["slot"] == edge)
+        label = (
+            f"#{chosen['rank']}: to ({chosen['x']:.0f}, {chosen['y']:.0f}), α mean {chosen['alpha_mean']:.3f}"
+        )
+        return {"anatomy": viz.anatomy_figure(viz.score_anatomy(block_data, x, y, edge), label)}
 
     @staticmethod
     def _rd_figure(curves: dict[str, Any], quality: int) -> Any:
@@ -236,10 +264,11 @@ class App:
         node = viz.node_summary(block, x, y)
         choices = [(f"#{r['rank']}: to ({r['x']:.0f}, {r['y']:.0f}), α mean {r['alpha_mean']:.3f}", r["slot"])
                    for r in rows]  # fmt: skip
-        edge_label = next(label for label, slot in choices if slot == edge)
         scale = viz.display_scale(image.size)
         return {
-            "inspector": viz.inspector_image(pair.gabic, controls.block, x, y, controls.head, scale),
+            "inspector": self.image_files(
+                viz.inspector_image(pair.gabic, controls.block, x, y, controls.head, scale)
+            ),
             "window_attention": viz.window_attention_figure(pair.both, controls.block, x, y, controls.head),
             "node_info": (
                 f"Clicked ({x:.0f}, {y:.0f}) → {controls.block}: window {node['window']}, node "
@@ -247,8 +276,6 @@ class App:
             ),  # fmt: skip
             "neighbours": {"headers": headers, "data": values},
             "edge_choice": gr.update(choices=choices, value=edge),
-            "anatomy": viz.anatomy_figure(viz.score_anatomy(block, x, y, edge), edge_label),
-            "all_heads": viz.all_heads_figure(viz.all_heads(pair.gabic, x, y)),
         }
 
     def _status(self, pair: Pair, image: PreparedImage, controls: Controls) -> str:
@@ -288,9 +315,7 @@ class App:
     def choose_edge(self, session: Session | None, edge: int | None, quality: int, k: int, block: str,
                     head: str) -> tuple[Session, dict[str, Any]]:  # fmt: skip
         session = _require(session).with_edge(edge if edge is not None else -1)
-        controls = Controls.read(quality, k, block, head)
-        views = self.inspector_views(session, self._pair(session, controls), controls)
-        return session, {"anatomy": views["anatomy"]}
+        return session, self.anatomy(session, quality, k, block, head)
 
     # -------------------------------------------------------------- on request
     def rate_distortion(self, session: Session | None, quality: int, k: int,
@@ -323,11 +348,12 @@ class App:
         neighbours = views["neighbours"]
         figures = {"Bits per pixel: GABIC": views["bits_gabic"], "Bits per pixel: Zou2022": views["bits_zou"],
                    "Bit difference (red: GABIC spends more)": views["bits_diff"],
-                   "Attention over the window": views["window_attention"], "All blocks × heads": views["all_heads"],
-                   "Score anatomy": views["anatomy"], "Rate–distortion": views["rd"]}  # fmt: skip
+                   "Attention over the window": views["window_attention"], "All blocks × heads": viz.all_heads_figure(viz.all_heads(pair.gabic, x, y)),
+                   "Score anatomy": self.anatomy(session, quality, k, block, head)["anatomy"],
+                   "Rate–distortion": self.known_rd(session, quality, k)["rd"]}  # fmt: skip
         weights = {viz.ARCH_NAMES[arch]: line for arch, line in self.explorer.source.description().items()}
         page = viz.html_report(
-            pair.both, settings, figures, images={"Graph inspector": views["inspector"]},
+            pair.both, settings, figures, images={"Graph inspector": Image.open(views["inspector"])},
             tables={"Neighbours of the clicked node": (neighbours["headers"], neighbours["data"])},
             weights=weights, about=[f"Image {image.describe()}, key {image.key}", *image.notes],
         )  # fmt: skip

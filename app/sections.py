@@ -49,6 +49,14 @@ def _k_for(arch: str, controls: Controls) -> int | None:
     return controls.k if arch == "gabic" else None
 
 
+def all_heads(explorer: Explorer, session: Session | None, quality: float, k: int) -> dict[str, Any]:
+    """The clicked point seen by every GABIC block and head (a grid of window maps)."""
+    session = _require(session)
+    controls = Controls.read(quality, k, "", "mean")
+    pair = explorer.pair(session.image, controls.quality, controls.k)
+    return {"all_heads": viz.all_heads_figure(viz.all_heads(pair.gabic, *session.point))}
+
+
 # -------------------------------------------------------------- entropy model
 def entropy(explorer: Explorer, session: Session | None, quality: float, k: int, model: str,
             channel: float | None = None) -> dict[str, Any]:  # fmt: skip

@@ -18,8 +18,15 @@ from .session import Session
 from .ui_sections import build_sections, wire_sections
 from .weights import DISPLAY_NAMES
 
-INSPECTOR_VIEWS = ("status", "inspector", "window_attention", "node_info", "neighbours", "edge_choice", "anatomy",
-                   "all_heads")  # fmt: skip
+INSPECTOR_VIEWS = (
+    "status",
+    "inspector",
+    "window_attention",
+    "node_info",
+    "neighbours",
+    "edge_choice",
+    "anatomy",
+)
 #: Events run at the same time. Each analysis has a model of its own, so this bounds CPU load and
 #: working memory, not correctness.
 CONCURRENCY_LIMIT = 2
@@ -102,8 +109,12 @@ def build_demo(
 
         with gr.Accordion("Reconstructions and metrics", open=True):
             with gr.Row():
-                slider_gabic = gr.ImageSlider(label="Original | GABIC", type="pil", max_height=420)
-                slider_zou = gr.ImageSlider(label="Original | Zou2022", type="pil", max_height=420)
+                slider_gabic = gr.ImageSlider(
+                    label="Original | GABIC", type="pil", format="png", max_height=420
+                )
+                slider_zou = gr.ImageSlider(
+                    label="Original | Zou2022", type="pil", format="png", max_height=420
+                )
             metrics = gr.Dataframe(headers=METRIC_HEADERS, interactive=False, elem_id="metrics",
                                    label="Metrics (real bitstream)")  # fmt: skip
             gr.Markdown(texts.RECONSTRUCTION, elem_classes="explain")
@@ -124,7 +135,7 @@ def build_demo(
         with gr.Accordion("Graph inspector", open=True):
             with gr.Row():
                 with gr.Column(scale=1):
-                    inspector = gr.Image(label="Click a point", type="pil", interactive=False, elem_id="inspector",
+                    inspector = gr.Image(label="Click a point", type="pil", format="png", interactive=False, elem_id="inspector",
                                          height=520)  # fmt: skip
                 with gr.Column(scale=1):
                     window_attention = gr.Plot(label="Attention over the window", elem_id="window_attention")
@@ -135,11 +146,7 @@ def build_demo(
             )
             gr.Markdown(texts.TABLE, elem_classes="explain")
 
-        with gr.Accordion("All heads", open=False):
-            all_heads = gr.Plot(elem_id="all_heads")
-            gr.Markdown(texts.HEADS, elem_classes="explain")
-
-        with gr.Accordion("Score anatomy", open=False):
+        with gr.Accordion("Score anatomy", open=False, elem_id="sec_anatomy") as anatomy_section:
             edge_choice = gr.Dropdown(label="Edge", choices=[], elem_id="edge_choice")
             anatomy = gr.Plot(elem_id="anatomy")
             gr.Markdown(texts.ANATOMY, elem_classes="explain")
@@ -147,13 +154,15 @@ def build_demo(
         equal_title = "Equal rate: GABIC and Zou2022 at the same file size"
         parts = build_sections(equal_title)
 
-        with gr.Accordion("Rate–distortion and k sweep", open=False):
+        with gr.Accordion("Rate–distortion and k sweep", open=False, elem_id="sec_rd") as rd_section:
             with gr.Row():
                 rd_button = gr.Button("Compute all RD points (q1…q4, JPEG, WebP, AVIF)")
                 sweep_button = gr.Button("Run the k sweep")
             rd = gr.Plot(elem_id="rd")
             k_sweep = gr.Plot(elem_id="k_sweep")
             gr.Markdown(texts.RD, elem_classes="explain")
+        parts.add("anatomy", anatomy_section, anatomy)
+        parts.add("rd", rd_section, rd)
 
         with gr.Accordion("Export and numbers", open=False):
             export_button = gr.Button("Export HTML report")
@@ -166,7 +175,7 @@ def build_demo(
             "metrics": metrics, "bits_gabic": bits_gabic, "bits_zou": bits_zou, "bits_diff": bits_diff,
             "bits_summary": bits_summary, "inspector": inspector, "window_attention": window_attention,
             "node_info": node_info, "neighbours": neighbours, "edge_choice": edge_choice, "anatomy": anatomy,
-            "all_heads": all_heads, "rd": rd, "summary": summary, "k_sweep": k_sweep, "report": report,
+            "rd": rd, "summary": summary, "k_sweep": k_sweep, "report": report,
         }  # fmt: skip
         controls = [quality, k, block, head, part, opacity]
         full_outputs = [session, *(components[name] for name in VIEWS)]

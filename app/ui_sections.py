@@ -19,6 +19,9 @@ from .handlers import BITS_OPACITY, App, guarded
 
 #: Section name -> its views (without "status": a section never overwrites the page's status line).
 SECTION_VIEWS: dict[str, tuple[str, ...]] = {
+    "all_heads": ("all_heads",),
+    "anatomy": ("anatomy",),
+    "rd": ("rd",),
     "entropy": tuple(v for v in sections.ENTROPY_VIEWS if v != "status"),
     "progressive": tuple(v for v in sections.PROGRESSIVE_VIEWS if v != "status"),
     "graph": tuple(v for v in sections.GRAPH_VIEWS if v != "status"),
@@ -35,11 +38,20 @@ class Sections:
     opened: dict[str, gr.State]
     accordions: dict[str, gr.Accordion]
 
+    def add(self, name: str, accordion: gr.Accordion, component: Any) -> None:
+        """A section laid out elsewhere (its one view has the section's name)."""
+        self.accordions[name], self.components[name] = accordion, component
+        self.opened[name] = gr.State(False)
+
 
 def build_sections(equal_rate_title: str) -> Sections:
     """Lay out the sections (inside the current ``gr.Blocks``)."""
     c: dict[str, Any] = {}
     accordions: dict[str, gr.Accordion] = {}
+    with gr.Accordion("All heads", open=False, elem_id="sec_all_heads") as acc:
+        accordions["all_heads"] = acc
+        c["all_heads"] = gr.Plot(elem_id="all_heads")
+        gr.Markdown(texts.HEADS, elem_classes="explain")
     with gr.Accordion("Entropy model: channels, μ, σ, −log₂ p", open=False, elem_id="sec_entropy") as acc:
         accordions["entropy"] = acc
         with gr.Row():
@@ -60,9 +72,9 @@ def build_sections(equal_rate_title: str) -> Sections:
         accordions["progressive"] = acc
         c["slices"] = gr.Slider(0, 1, value=1, step=1, label="s — slices decoded", elem_id="slices")
         with gr.Row():
-            c["progressive_gabic"] = gr.Image(label="GABIC", type="pil", interactive=False, elem_id="progressive_gabic",
+            c["progressive_gabic"] = gr.Image(label="GABIC", type="pil", format="png", interactive=False, elem_id="progressive_gabic",
                                               height=300)  # fmt: skip
-            c["progressive_zou"] = gr.Image(label="Zou2022", type="pil", interactive=False, elem_id="progressive_zou",
+            c["progressive_zou"] = gr.Image(label="Zou2022", type="pil", format="png", interactive=False, elem_id="progressive_zou",
                                             height=300)  # fmt: skip
         c["progressive_note"] = gr.Markdown(elem_id="progressive_note")
         c["progressive_curve"] = gr.Plot(elem_id="progressive_curve")
@@ -82,7 +94,7 @@ def build_sections(equal_rate_title: str) -> Sections:
         accordions["same_size"] = acc
         with gr.Row():
             for codec in sections.CLASSIC:
-                c[f"same_{codec}"] = gr.ImageSlider(label=f"GABIC | {codec.upper()}", type="pil", max_height=360,
+                c[f"same_{codec}"] = gr.ImageSlider(label=f"GABIC | {codec.upper()}", type="pil", format="png", max_height=360,
                                                     elem_id=f"same_{codec}")  # fmt: skip
         c["same_size_table"] = gr.Dataframe(interactive=False, elem_id="same_size_table")
         c["same_size_note"] = gr.Markdown(elem_id="same_size_note")
@@ -95,7 +107,7 @@ def build_sections(equal_rate_title: str) -> Sections:
             c["eq_bits_zou"] = gr.Plot(elem_id="eq_bits_zou")
             c["eq_bits_diff"] = gr.Plot(elem_id="eq_bits_diff")
         gr.Markdown(texts.EQUAL_RATE, elem_classes="explain")
-    opened = {name: gr.State(False) for name in SECTION_VIEWS}
+    opened = {name: gr.State(False) for name in SECTION_VIEWS if name in accordions}
     return Sections(c, opened, accordions)
 
 
@@ -104,12 +116,27 @@ def section_handlers(app: App) -> dict[str, Callable[..., dict[str, Any]]]:
     slices, all_nodes)`` giving that section's views."""
     explorer = app.explorer
     return {
+        "all_heads": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.all_heads(explorer, s, q, kk),
+        "anatomy": lambda s, q, kk, b, h, o, m, ch, sl, al: app.anatomy(s, q, kk, b, h),
+        "rd": lambda s, q, kk, b, h, o, m, ch, sl, al: app.known_rd(s, q, kk),
         "entropy": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.entropy(explorer, s, q, kk, m, ch),
         "progressive": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.progressive(explorer, s, q, kk, sl),
         "graph": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.graph(explorer, s, q, kk, b, h, al),
         "same_size": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.same_size(explorer, s, q, kk),
         "equal_rate": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.equal_rate(explorer, s, q, o),
     }
+
+
+def _for_gradio(handler: Callable[..., dict[str, Any]], views: tuple[str, ...]) -> Callable[..., Any]:
+    """:func:`app.handlers.guarded` for Gradio: a tuple of the views, or the value itself when
+    there is one view (Gradio takes a one-output event's return value as that output's value)."""
+    run = guarded(views, state=False)(handler)
+
+    def call(*args: Any) -> Any:
+        values = run(*args, flat=True)
+        return values[0] if len(views) == 1 else values
+
+    return call
 
 
 def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any]) -> Callable[..., Any]:
@@ -121,25 +148,23 @@ def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any
     section_inputs = [session, *inputs, *extra]
     for name, views in SECTION_VIEWS.items():
         outputs = [c[v] for v in views]
-        run = guarded(views, state=False)(handlers[name])
         accordion, opened = parts.accordions[name], parts.opened[name]
         accordion.expand(lambda: True, None, opened, queue=False, api_name=False).then(
-            lambda *args, _run=run: _run(*args, flat=True), section_inputs, outputs, api_name=False
-        )  # fmt: skip
+            _for_gradio(handlers[name], views), section_inputs, outputs, api_name=False
+        )
         accordion.collapse(lambda: False, None, opened, queue=False, api_name=False)
     # the sections' own widgets
-    entropy_channel = guarded(("channel_maps",), state=False)(
-        lambda s, q, kk, m, ch: sections.entropy_channel(app.explorer, s, q, kk, m, ch)
+    entropy_channel = _for_gradio(
+        lambda s, q, kk, m, ch: sections.entropy_channel(app.explorer, s, q, kk, m, ch), ("channel_maps",)
     )
-    c["channel"].release(lambda s, q, kk, m, ch: entropy_channel(s, q, kk, m, ch, flat=True),
+    c["channel"].release(entropy_channel,
                          [session, inputs[0], inputs[1], c["entropy_model"], c["channel"]], [c["channel_maps"]],
                          api_name=False, trigger_mode="always_last")  # fmt: skip
     entropy_all = guarded(SECTION_VIEWS["entropy"], state=False)(handlers["entropy"])
     c["entropy_model"].input(lambda *a: entropy_all(*a[:7], -1, *a[8:], flat=True), section_inputs,
                              [c[v] for v in SECTION_VIEWS["entropy"]], api_name=False)  # fmt: skip
     for name, widget, event in (("progressive", c["slices"], "input"), ("graph", c["all_nodes"], "input")):
-        run = guarded(SECTION_VIEWS[name], state=False)(handlers[name])
-        getattr(widget, event)(lambda *a, _run=run: _run(*a, flat=True), section_inputs,
+        getattr(widget, event)(_for_gradio(handlers[name], SECTION_VIEWS[name]), section_inputs,
                                [c[v] for v in SECTION_VIEWS[name]], api_name=False,
                                trigger_mode="always_last")  # fmt: skip
 
@@ -157,7 +182,7 @@ def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any
                 values.extend(gr.skip() for _ in views)
         return tuple(values)
 
-    return lambda event: event.then(refresh_open_sections, [*parts.opened.values(), *section_inputs],
+    return lambda event: event.then(refresh_open_sections, [*(parts.opened[n] for n in names), *section_inputs],
                                     refresh_outputs, api_name=False)  # fmt: skip
 
 

@@ -60,7 +60,7 @@ def test_upload_renders_every_view(loaded: tuple[Session, dict], photo: Path) ->
     assert views["summary"]["image"]["key"] == image_key(Image.open(photo).convert("RGB"))
     assert len(views["metrics"]) == 2
     assert len(views["neighbours"]["data"]) == 9
-    original, reconstruction = views["slider_gabic"]
+    original, reconstruction = (Image.open(path) for path in views["slider_gabic"])  # lossless PNG files
     assert original.size == reconstruction.size == (192, 128)
     assert views["edge_choice"]["__type__"] == "update" and len(views["edge_choice"]["choices"]) == 9
     assert views["bits_gabic"].layout.coloraxis.cmax == views["bits_zou"].layout.coloraxis.cmax
@@ -96,7 +96,7 @@ def test_click_moves_the_node(app: App, loaded: tuple[Session, dict]) -> None:
     assert new_session.point == (20.0, 100.0) and session.point == (96, 64)  # old session untouched
     assert len(views["neighbours"]["data"]) == 9
     assert "Clicked (20, 100)" in views["node_info"]
-    assert views["inspector"].size == (192 * scale, 128 * scale)
+    assert Image.open(views["inspector"]).size == (192 * scale, 128 * scale)
     with pytest.raises(ValueError):
         app.click(session, None, 1, 9, "decoder 1/16", "2")
 

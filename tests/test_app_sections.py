@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import random_image
+from PIL import Image
 
 pytest.importorskip("gradio")
 
@@ -202,3 +203,23 @@ def test_demo_builds_with_sections(loaded) -> None:
     for elem in ("sec_entropy", "sec_progressive", "sec_graph", "sec_same_size", "sec_equal_rate", "share",
                  "opacity", "channel", "slices", "all_nodes"):  # fmt: skip
         assert elem in ids
+
+
+def test_pictures_are_lossless_files_written_once(loaded) -> None:
+    app, session, quality = loaded
+    first = app.render(session, quality, 9, BLOCKS[0], "mean")
+    again = app.render(session, quality, 9, BLOCKS[0], "mean")
+    assert first["slider_gabic"] == again["slider_gabic"]  # the same files: nothing encoded twice
+    reconstruction = app.explorer.pair(session.image, quality, 9).gabic.reconstruction
+    shown = Image.open(first["slider_gabic"][1])
+    assert shown.format == "PNG" and np.array_equal(
+        np.asarray(shown.convert("RGB")), np.asarray(reconstruction)
+    )
+
+
+def test_all_heads_section(loaded) -> None:
+    app, session, quality = loaded
+    figure = sections.all_heads(app.explorer, session, quality, 9)["all_heads"]
+    assert len([t for t in figure.data if t.type == "heatmap"]) == len(BLOCKS) * (
+        8 + 1
+    )  # heads and their mean

@@ -1,5 +1,6 @@
 """End to end in Debian's Chromium (headless, offline flags): upload, bit maps, quality slider,
-click in the inspector, neighbour table has k rows, no error toast. Screenshots go to
+click in the inspector, neighbour table has k rows, every section computed on request opens and
+draws, a deep link restores its view, no error toast. Screenshots go to
 artifacts/screenshots/ (ignored by git).
 
 By default the app runs on tiny random weights and a synthetic photo. With
@@ -85,9 +86,14 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             page.screenshot(path=str(SCREENSHOTS / "01-uploaded.png"), full_page=True)
 
             slider = page.locator("#quality input[type=range]")
+            continuous = float(slider.get_attribute("step") or 1) < 1
             slider.focus()
-            slider.press("ArrowRight")  # q2 -> q3
-            playwright.expect(status).to_contain_text("at q3", timeout=TIMEOUT_MS)
+            slider.press("ArrowRight")  # q2 -> q3, or q2.05 for a variable-rate family
+            playwright.expect(status).to_contain_text(
+                "at q2.05" if continuous else "at q3", timeout=TIMEOUT_MS
+            )
+            share = page.locator("#share textarea")
+            playwright.expect(share).to_have_value(re.compile("uploads cannot travel"), timeout=TIMEOUT_MS)
 
             inspector = page.locator("#inspector img")
             inspector.scroll_into_view_if_needed()
@@ -108,11 +114,54 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             page.locator("#inspector").screenshot(path=str(SCREENSHOTS / "02-inspector.png"))
             page.screenshot(path=str(SCREENSHOTS / "03-after-click.png"), full_page=True)
 
+            open_sections(page, playwright)
+            page.screenshot(path=str(SCREENSHOTS / "04-sections.png"), full_page=True)
+
             errors = page.locator("[data-testid=toast-body].error")
             assert errors.count() == 0, errors.all_inner_texts()
             assert "Problem" not in status.inner_text()
+
+            # a deep link restores its view
+            link = page.goto(url + "?sample=coffee&q=3&k=7&block=encoder+1%2F16&head=2&x=50&y=40")
+            assert link is not None and link.ok
+            playwright.expect(status).to_contain_text("at q3", timeout=TIMEOUT_MS)
+            playwright.expect(page.locator("#node_info")).to_contain_text("Clicked (50, 40) → encoder 1/16")
+            assert page.locator("#k input[type=number]").input_value() == "7"
+            assert page.locator("#head input[value='2']").is_checked()
+            playwright.expect(page.locator("#share textarea")).to_have_value(
+                re.compile(r"sample=coffee&q=3&k=7")
+            )
+            assert "sample=coffee" in page.url
+            assert page.locator("[data-testid=toast-body].error").count() == 0
         finally:
             browser.close()
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log, log[-3000:]
-    shutil.copy(SCREENSHOTS / "03-after-click.png", SCREENSHOTS / "latest.png")
+    shutil.copy(SCREENSHOTS / "04-sections.png", SCREENSHOTS / "latest.png")
+
+
+#: Section id -> an element that is drawn once the section has computed its views.
+SECTIONS = {
+    "sec_all_heads": "#all_heads .js-plotly-plot",
+    "sec_anatomy": "#anatomy .js-plotly-plot",
+    "sec_entropy": "#max_entropy .js-plotly-plot",
+    "sec_progressive": "#progressive_curve .js-plotly-plot",
+    "sec_graph": "#window_graph .js-plotly-plot",
+    "sec_same_size": "#same_size_table [role=grid]",
+    "sec_equal_rate": "#equal_rate_note p",
+}
+
+
+def open_sections(page: object, playwright: object) -> None:
+    """Open every section computed on request and wait until it drew."""
+    for section, drawn in SECTIONS.items():
+        header = page.locator(f"#{section} .label-wrap").first
+        header.scroll_into_view_if_needed()
+        header.click()
+        page.locator(drawn).first.wait_for(state="visible", timeout=TIMEOUT_MS)
+    note = page.locator("#equal_rate_note")
+    playwright.expect(note).to_contain_text(re.compile("same rate|variable-rate"), timeout=TIMEOUT_MS)
+    slices = page.locator("#slices input[type=range]")
+    slices.focus()
+    slices.press("Home")  # s = 0: the hyperprior alone
+    playwright.expect(page.locator("#progressive_note")).to_contain_text("0 of", timeout=TIMEOUT_MS)
