@@ -147,7 +147,7 @@ def test_ship_writes_weights_and_a_card_quoting_the_evaluation(tiny_data, tmp_pa
     point = json.loads(results.read_text())["details"]["points"][0]
     assert card["kodak"]["bpp"] == point["bpp"] and card["kodak"]["psnr"] == point["psnr"]
     assert card["kodak"]["images"] == 2 and card["kodak"]["decode_matches_forward"] is True
-    with pytest.raises(ValueError, match="no evaluation of gabic-small q3"):
+    with pytest.raises(ValueError, match=r"no evaluation of gabic-small at qualities \[3\]"):
         ship.ship(run, "gabic-small", 3, results=results, out_dir=shipped)
 
 
