@@ -49,9 +49,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
     model = zoo.load_model(args.model, args.quality, args.arch, args.device)
     if args.k is not None:
-        if model.arch != "gabic":
-            raise ValueError("--k applies to GABIC models only")
-        model.set_k(args.k)
+        model = codec.with_k(model, args.k)
     image = load_image(args.input)
     start = time.perf_counter()
     data = codec.compress_tensor(model, image_to_tensor(image), pad=args.pad)

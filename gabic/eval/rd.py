@@ -138,9 +138,7 @@ def evaluate_models(args: argparse.Namespace, images: list[Path]) -> dict[str, A
     for spec, quality in _model_specs(args):
         model = zoo.load_model(spec, quality, args.arch, args.device)
         if args.k is not None:
-            if model.arch != "gabic":
-                raise ValueError("--k applies to GABIC models only")
-            model.set_k(args.k)
+            model = codec.with_k(model, args.k)
         model_id, model_quality = codec.model_identity(model)
         device = str(next(model.parameters()).device)
         label = (f"{model_id} {codec.format_quality(model_quality)}" if model_quality

@@ -92,7 +92,7 @@ def test_errors_are_one_line_without_traceback(use_random_weights, tmp_path):
                 "--k",
                 "3",
             ],
-            "GABIC models only",
+            "k applies to GABIC only",
         ),  # fmt: skip
         (
             lambda d, img: [
