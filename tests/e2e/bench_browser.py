@@ -31,7 +31,7 @@ PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimatio
 def wait_text(page: object, selector: str, pattern: str) -> None:
     """Until the text of ``selector`` matches the regular expression ``pattern`` (checked every frame)."""
     page.wait_for_function(
-        "([sel, pat]) => { const el = document.querySelector(sel); return el && new RegExp(pat).test(el.innerText); }",
+        "([sel, pat]) => { const el = document.querySelector(sel); return el && new RegExp(pat).test(el.textContent); }",
         arg=[selector, pattern], polling="raf", timeout=TIMEOUT_MS,
     )  # fmt: skip
     page.evaluate(PAINTED)
@@ -86,22 +86,22 @@ def main(argv: list[str] | None = None) -> dict:
         slider.focus()
         up = "q3" if step >= 1 else "q2.05"
         slider.press("ArrowRight")  # computes the next quality once
-        wait_text(page, "#status", f"at {up.replace('.', '[.]')}\\.$")
+        wait_text(page, "#status", f"at {up.replace('.', '[.]')}\\.\\s*$")
         for i in range(2 * args.repeats):  # back and forth between two cached qualities
             target = "q2" if i % 2 == 0 else up
             start = time.perf_counter()
             slider.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
-            wait_text(page, "#status", f"at {target.replace('.', '[.]')}\\.$")
+            wait_text(page, "#status", f"at {target.replace('.', '[.]')}\\.\\s*$")
             samples["scrub_cached_s"].append(time.perf_counter() - start)
         inspector = page.locator("#inspector img")
         inspector.scroll_into_view_if_needed()
         for i in range(2 * args.repeats):
             fx, fy = 0.15 + 0.07 * i, 0.8 - 0.05 * i
-            before = page.locator("#node_info").inner_text()
+            before = page.locator("#node_info").text_content()
             start = time.perf_counter()
             click_in_picture(page, inspector, fx, fy)
             page.wait_for_function(
-                "([sel, old]) => { const el = document.querySelector(sel); return el && el.innerText !== old; }",
+                "([sel, old]) => { const el = document.querySelector(sel); return el && el.textContent !== old; }",
                 arg=["#node_info", before], polling="raf", timeout=TIMEOUT_MS,
             )  # fmt: skip
             page.evaluate(PAINTED)
