@@ -16,11 +16,12 @@ APP_QUALITY = 2
 
 
 def app_models(device: str) -> tuple[dict[str, ChannelwiseAttentionCodec], str]:
-    """Both shipped models at :data:`APP_QUALITY`, or random weights of the shipped configuration
-    where the weights are missing; with a description of which."""
+    """Both one-rate shipped models (the app's default families) at :data:`APP_QUALITY`, or random
+    weights of the shipped configuration where the weights are missing; with a description of which."""
     models = {}
     source = "shipped weights"
-    for name, (arch, config) in zoo.SHIPPED.items():
+    for name in zoo.ONE_RATE_FAMILIES.values():
+        arch, config = zoo.SHIPPED[name]
         try:
             models[name] = zoo.load(name, APP_QUALITY, device)
         except (FileNotFoundError, KeyError, ValueError):
