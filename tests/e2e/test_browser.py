@@ -116,6 +116,7 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
 
             open_sections(page, playwright)
             page.screenshot(path=str(SCREENSHOTS / "04-sections.png"), full_page=True)
+            readme_picture(page, SCREENSHOTS / "05-readme.png")
 
             errors = page.locator("[data-testid=toast-body].error")
             assert errors.count() == 0, errors.all_inner_texts()
@@ -137,7 +138,26 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             browser.close()
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log, log[-3000:]
-    shutil.copy(SCREENSHOTS / "04-sections.png", SCREENSHOTS / "latest.png")
+    shutil.copy(SCREENSHOTS / "05-readme.png", SCREENSHOTS / "latest.png")
+
+
+def readme_picture(page: object, path: Path) -> None:
+    """The README's picture: the top of the page (diagram, controls, reconstructions, bit maps over
+    the photo) above the window graph, the entropy model and progressive decoding sections."""
+    box = page.locator("#bits_summary").bounding_box()
+    top = page.locator("body").evaluate("b => window.scrollY") + box["y"] + box["height"] + 10
+    parts = [path.with_name("part-top.png")]
+    page.screenshot(path=str(parts[0]), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": top})
+    for section in ("sec_graph", "sec_entropy", "sec_progressive"):
+        parts.append(path.with_name(f"part-{section}.png"))
+        page.locator(f"#{section}").screenshot(path=str(parts[-1]))
+    pictures = [Image.open(part).convert("RGB") for part in parts]
+    sheet = Image.new("RGB", (max(p.width for p in pictures), sum(p.height for p in pictures)), "white")
+    y = 0
+    for picture in pictures:
+        sheet.paste(picture, (0, y))
+        y += picture.height
+    sheet.save(path)
 
 
 #: Section id -> an element that is drawn once the section has computed its views.
