@@ -14,7 +14,6 @@ from typing import Any
 import gradio as gr
 
 from gabic import viz
-from gabic.viz.window_graph import window_graph_figure
 
 from .handlers import BITS_OPACITY, _require
 from .service import Explorer
@@ -146,7 +145,9 @@ def graph(explorer: Explorer, session: Session | None, quality: float, k: int, b
              None if not math.isfinite(s.ratio) else round(s.ratio, 2), s.edges] for name, s in shares.items()]  # fmt: skip
     return {
         "status": f"Graph of the window around ({x:.0f}, {y:.0f}) in {controls.block}.",
-        "window_graph": window_graph_figure(pair.gabic, controls.block, x, y, controls.head, bool(all_nodes)),
+        "window_graph": viz.window_graph_figure(
+            pair.gabic, controls.block, x, y, controls.head, bool(all_nodes)
+        ),
         "window_zou": viz.window_attention_figure([pair.zou2022], controls.block, x, y, controls.head),
         "adjacency": {
             "headers": ["block", "k", "adjacent share", "random k", "× chance", "edges"],

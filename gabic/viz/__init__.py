@@ -12,6 +12,7 @@ A view is a function from data to a figure, with no state:
 - :mod:`.report`: the metrics table and the self-contained HTML report;
 - :mod:`.entropy`: the entropy model (bits per channel and slice, a channel's y/ŷ/μ/σ/−log₂ p
   maps, the max-entropy channel side by side), progressive decoding, the adjacent-edge share;
+- :mod:`.window_graph`: one attention window of GABIC as a node-link graph over its image patch;
 - :mod:`.notebook`: helpers of the companion notebooks (photos, fast mode, weights check).
 
 Plotly is imported when a figure is first drawn.
@@ -42,6 +43,7 @@ from .maps import BitMaps, bit_maps, bit_summary, bits_figure, images_figure, ma
 from .overlays import display_scale, graph_overlay, inspector_image
 from .rd import k_sweep_figure, points_to_curves, rd_figure, save_figure
 from .report import METRIC_HEADERS, html_report, metrics_rows
+from .window_graph import window_graph_figure
 
 __all__ = [
     "ARCH_NAMES",
@@ -81,4 +83,5 @@ __all__ = [
     "score_anatomy",
     "slice_bits_figure",
     "window_attention_figure",
+    "window_graph_figure",
 ]

@@ -217,7 +217,7 @@ def bits_figure(maps: BitMaps, which: str, max_cells: int = 160, height: int = 3
     else:
         raise ValueError(f"which must be 'first', 'second' or 'difference', got {which!r}")
     if photo is not None:
-        _under_photo(fig, photo, maps.first.shape, max(max_cells, 320), opacity)
+        _under_photo(fig, photo, maps.first.shape, max(max_cells, 256), opacity)
     height_px, width_px = maps.first.shape
     if maps.interior is not None and maps.interior != (0, 0, width_px, height_px):
         x0, y0, x1, y1 = maps.interior
@@ -235,7 +235,7 @@ def _under_photo(fig: Any, photo: Image.Image, shape: tuple[int, int], max_side:
                                         Image.Resampling.BILINEAR)  # fmt: skip
     dx, dy = width / small.width, height / small.height
     buffer = io.BytesIO()
-    small.save(buffer, format="JPEG", quality=85)  # a photo: JPEG keeps the figure small
+    small.save(buffer, format="JPEG", quality=80)  # a photo: JPEG keeps the figure small
     source = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     under = go.Image(source=source, x0=(dx - 1) / 2, y0=(dy - 1) / 2, dx=dx, dy=dy,
                      hoverinfo="skip")  # fmt: skip
