@@ -1,0 +1,91 @@
+"""Print the README's BSDS500 val tables (Markdown) from the files in results/bsds500-val/.
+
+python training/val_table.py
+
+The files come from ``training/evaluate_val.sh`` (fixed, vr, classic, bd).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "bsds500-val"
+CURVES = (
+    ("gabic-small, zero padding", "gabic-small-pad-zero.json"),
+    ("gabic-small, edge padding", "gabic-small-pad-edge.json"),
+    ("gabic-small-vr (edge)", "gabic-small-vr.json"),
+    ("zou2022-small, zero padding", "zou2022-small-pad-zero.json"),
+    ("zou2022-small, edge padding", "zou2022-small-pad-edge.json"),
+    ("zou2022-small-vr (edge)", "zou2022-small-vr.json"),
+)
+#: (BD file, test curve name in it, label)
+COMPARISONS = (
+    ("bd-gabic-edge-vs-zero.json", "gabic-small", "gabic-small: edge vs zero padding"),
+    ("bd-zou2022-edge-vs-zero.json", "zou2022-small", "zou2022-small: edge vs zero padding"),
+    ("bd-gabic-vr-vs-one-rate.json", "gabic-small-vr", "gabic-small-vr vs gabic-small (edge)"),
+    ("bd-zou2022-vr-vs-one-rate.json", "zou2022-small-vr", "zou2022-small-vr vs zou2022-small (edge)"),
+    ("bd-gabic-vs-zou2022.json", "gabic-small", "gabic-small vs zou2022-small (edge)"),
+    ("bd-gabic-vs-zou2022-vr.json", "gabic-small-vr", "gabic-small-vr vs zou2022-small-vr"),
+)
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f} %"
+
+
+def rd_table() -> list[str]:
+    lines = ["| model | q1 bpp / PSNR | q2 | q3 | q4 | decoded exactly |", "|---|---|---|---|---|---|"]
+    for label, name in CURVES:
+        data = _load(name)
+        if data is None:
+            continue
+        results, points = data["results"], data["details"]["points"]
+        cells = [f"{b:.3f} / {p:.2f} dB" for b, p in zip(results["bpp"], results["psnr-rgb"], strict=True)]
+        checks = [p.get("decode_matches_forward") for p in points]
+        exact = "not checked" if None in checks else ("yes" if all(checks) else "NO")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {exact} |")
+    return lines
+
+
+def bd_table() -> list[str]:
+    lines = ["| comparison | BD-rate (PSNR) | BD-PSNR | BD-rate (MS-SSIM) |", "|---|---|---|---|"]
+    for file, test, label in COMPARISONS:
+        data = _load(file)
+        if data is None:
+            continue
+        for row in data["comparisons"]:
+            if row["name"] == test:
+                bd_psnr = row.get("bd_psnr")
+                lines.append(f"| {label} | {_percent(row.get('bd_rate_psnr'))} | "
+                             f"{'n/a' if bd_psnr is None else f'{bd_psnr:+.2f} dB'} | "
+                             f"{_percent(row.get('bd_rate_ms_ssim'))} |")  # fmt: skip
+    for anchor in ("jpeg", "webp"):
+        data = _load(f"bd-vs-{anchor}.json")
+        if data is None:
+            continue
+        for row in data["comparisons"]:
+            bd_psnr = row.get("bd_psnr")
+            lines.append(f"| {Path(row['file']).stem} vs {anchor.upper() if anchor == 'jpeg' else 'WebP'} | "
+                         f"{_percent(row.get('bd_rate_psnr'))} | "
+                         f"{'n/a' if bd_psnr is None else f'{bd_psnr:+.2f} dB'} | "
+                         f"{_percent(row.get('bd_rate_ms_ssim'))} |")  # fmt: skip
+    return lines
+
+
+def main() -> None:
+    first = _load(CURVES[1][1]) or {}
+    images = (first.get("details") or {}).get("images")
+    print(f"BSDS500 val, the first {images} photos, real bitstreams:\n")
+    print("\n".join(rd_table()))
+    print()
+    print("\n".join(bd_table()))
+
+
+if __name__ == "__main__":
+    main()
