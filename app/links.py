@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 #: Query parameter names, in the order links write them.
 KEYS = ("sample", "q", "k", "block", "head", "x", "y")
@@ -98,12 +98,3 @@ def link_query(sample: str, quality: float, k: int, block: str, head: str,
     if point is not None:
         values.update(x=str(int(round(point[0]))), y=str(int(round(point[1]))))
     return "?" + urlencode(values)
-
-
-def page_url(referer: str | None, query: str) -> str:
-    """The page's address (from the request's ``Referer``) with its query replaced by ``query``;
-    just ``query`` when the address is unknown."""
-    if not referer:
-        return query
-    parts = urlsplit(referer)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query.lstrip("?"), ""))

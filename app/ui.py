@@ -12,7 +12,7 @@ from . import texts
 from .diagram import codec_diagram
 from .handlers import BITS_OPACITY, VIEWS, App, failure_message, guarded
 from .inputs import SAMPLES, PreparedImage, sample_image
-from .links import link_query, page_url, parse_link
+from .links import link_query, parse_link
 from .service import BLOCKS
 from .session import Session
 from .ui_sections import build_sections, wire_sections
@@ -39,12 +39,19 @@ MAX_FILE_SIZE = 25 * 1024 * 1024
 CSS = """
 #status {font-size: 15px}
 #codec_diagram {overflow-x: auto}
+.hidden-link {display: none !important}
 .explain {font-size: 13px; color: var(--body-text-color-subdued)}
 """
 
 
-#: Sets the address bar to the shared link (runs in the browser; no server call).
-URL_JS = "(url) => { if (url && url.startsWith('http')) { window.history.replaceState(null, '', url); } return []; }"
+#: The link's query (from the server, with the views) -> the address bar and the "Link to this
+#: view" box (runs in the browser; no server call).
+UPLOAD_NOTE = "This view shows an uploaded photo: uploads cannot travel in a URL (pick a sample to share)."
+URL_JS = (
+    "(query) => { if (!query) { return '" + UPLOAD_NOTE + "'; }"
+    " const url = window.location.origin + window.location.pathname + query;"
+    " window.history.replaceState(null, '', url); return url; }"
+)
 
 
 def build_demo(
@@ -105,6 +112,8 @@ def build_demo(
                 gr.Markdown(texts.CONTROLS, elem_classes="explain")
                 share = gr.Textbox(label="Link to this view", interactive=False, elem_id="share",
                                    buttons=["copy"])  # fmt: skip
+                share_query = gr.Textbox(elem_id="share_query", elem_classes="hidden-link", show_label=False,
+                                         container=False)  # fmt: skip
                 gr.Markdown(texts.LINKS, elem_classes="explain")
 
         with gr.Accordion("Reconstructions and metrics", open=True):
@@ -179,7 +188,8 @@ def build_demo(
         }  # fmt: skip
         controls = [quality, k, block, head, part, opacity]
         full_outputs = [session, *(components[name] for name in VIEWS)]
-        inspector_outputs = [session, *(components[name] for name in INSPECTOR_VIEWS)]
+        linked_outputs = [*full_outputs, share_query]
+        inspector_outputs = [session, *(components[name] for name in INSPECTOR_VIEWS), share_query]
         bit_outputs = [bits_gabic, bits_zou, bits_diff, bits_summary]
 
         load_image = guarded(VIEWS)(app.load_image)
@@ -196,19 +206,21 @@ def build_demo(
         def on_upload(path: str | None, q: float, kk: int, b: str, h: str, p: str, o: float,
                       progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             if path is None:
-                return tuple(gr.skip() for _ in full_outputs)
-            return load_image(path, q, kk, b, h, p, progress=progress, flat=True)
+                return tuple(gr.skip() for _ in linked_outputs)
+            return with_link(load_image(path, q, kk, b, h, p, progress=progress, flat=True), q, kk, b, h)
 
         def on_sample(q: float, kk: int, b: str, h: str, p: str, o: float, evt: gr.SelectData,
                       progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             name = SAMPLES[evt.index if isinstance(evt.index, int) else 0]
-            return guarded(VIEWS)(app.load_sample)(name, q, kk, b, h, p, progress=progress, flat=True)
+            result = guarded(VIEWS)(app.load_sample)(name, q, kk, b, h, p, progress=progress, flat=True)
+            return with_link(result, q, kk, b, h)
 
         def on_controls(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float,
                         progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             if state is None:
-                return tuple(gr.skip() for _ in full_outputs)
-            return (state, *render(state, q, kk, b, h, p, progress=progress, opacity=o, flat=True))
+                return tuple(gr.skip() for _ in linked_outputs)
+            views = render(state, q, kk, b, h, p, progress=progress, opacity=o, flat=True)
+            return with_link((state, *views), q, kk, b, h)
 
         def on_opacity(state: Any, q: float, kk: int, p: str, o: float) -> Any:
             if state is None:
@@ -218,7 +230,7 @@ def build_demo(
         def on_click(
             state: Any, q: float, kk: int, b: str, h: str, p: str, o: float, evt: gr.SelectData
         ) -> Any:
-            return click(state, evt.index, q, kk, b, h, p, flat=True)
+            return with_link(click(state, evt.index, q, kk, b, h, p, flat=True), q, kk, b, h)
 
         def on_edge(state: Any, edge: Any, q: float, kk: int, b: str, h: str) -> Any:
             return choose_edge(state, edge, q, kk, b, h, flat=True)
@@ -232,19 +244,19 @@ def build_demo(
         def on_export(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float) -> Any:
             return export(state, q, kk, b, h, p, flat=True)
 
-        def on_share(state: Any, q: float, kk: int, b: str, h: str, request: gr.Request) -> str:
+        def with_link(result: tuple, q: float, kk: int, b: str, h: str) -> tuple:
+            """``result`` (new session first) and the link query of the view it shows."""
+            state = result[0]
             if not isinstance(state, Session):
-                return ""
-            if state.sample is None:
-                return "This view shows an uploaded photo: uploads cannot travel in a URL (pick a sample to share)."
-            referer = request.headers.get("referer") if request is not None else None
-            return page_url(referer, link_query(state.sample, q, kk, b, h, state.point))
+                return (*result, gr.skip())
+            query = "" if state.sample is None else link_query(state.sample, q, kk, b, h, state.point)
+            return (*result, query)
 
         def on_load(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float, request: gr.Request,
                     progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             """A new page: the view its link names (sample, quality, k, block, head, point), else
             the initial sample."""
-            controls_out = [gr.skip()] * 4
+            controls_out = [gr.skip()] * 5
             if problem:
                 return (*(gr.skip() for _ in full_outputs), *controls_out)
             params = dict(request.query_params) if request is not None else {}
@@ -272,7 +284,7 @@ def build_demo(
             if link.notes:
                 index = VIEWS.index("status")
                 values[index] = f"{values[index]} ({'; '.join(link.notes)})"
-            return (fresh, *values, q, kk, b, h)
+            return with_link((fresh, *values, q, kk, b, h), q, kk, b, h)
 
         def api_analyze(path: str, q: float, kk: float) -> Any:
             """Analyse an image file with both models; returns image key, size and metrics."""
@@ -282,28 +294,20 @@ def build_demo(
                 raise gr.Error(failure_message(error).removeprefix("Problem: ")) from None
 
         refresh = wire_sections(app, parts, session, [quality, k, block, head, opacity])
-        share_inputs = [session, quality, k, block, head]
 
         def after(event: Any) -> None:
-            """Redraw the open sections and the link once the main views are drawn."""
+            """Redraw the open sections once the main views are drawn."""
             refresh(event)
-            event.then(on_share, share_inputs, [share], api_name=False, queue=False)
 
-        after(
-            upload.input(
-                on_upload, [upload, *controls], full_outputs, api_name="upload", show_progress="full"
-            )
-        )
-        after(samples.select(on_sample, controls, full_outputs, api_name=False))
-        after(quality.input(on_controls, [session, *controls], full_outputs, api_name=False,
+        after(upload.input(on_upload, [upload, *controls], linked_outputs, api_name="upload",
+                           show_progress="full"))  # fmt: skip
+        after(samples.select(on_sample, controls, linked_outputs, api_name=False))
+        after(quality.input(on_controls, [session, *controls], linked_outputs, api_name=False,
                             trigger_mode="always_last"))  # fmt: skip
-        after(
-            k.release(
-                on_controls, [session, *controls], full_outputs, api_name=False, trigger_mode="always_last"
-            )
-        )
+        after(k.release(on_controls, [session, *controls], linked_outputs, api_name=False,
+                        trigger_mode="always_last"))  # fmt: skip
         for widget in (block, head, part):
-            after(widget.input(on_controls, [session, *controls], full_outputs, api_name=False,
+            after(widget.input(on_controls, [session, *controls], linked_outputs, api_name=False,
                                trigger_mode="always_last"))  # fmt: skip
         opacity.release(on_opacity, [session, quality, k, part, opacity], bit_outputs, api_name=False,
                         trigger_mode="always_last")  # fmt: skip
@@ -314,10 +318,9 @@ def build_demo(
         rd_button.click(on_rd, [session, quality, k], [status, rd], api_name=False)
         sweep_button.click(on_sweep, [session, quality], [status, k_sweep], api_name=False)
         export_button.click(on_export, [session, *controls], [status, report], api_name=False)
-        after(
-            demo.load(on_load, [session, *controls], [*full_outputs, quality, k, block, head], api_name=False)
-        )
-        share.change(None, [share], None, js=URL_JS, api_name=False)
+        after(demo.load(on_load, [session, *controls], [*full_outputs, quality, k, block, head, share_query],
+                        api_name=False))  # fmt: skip
+        share_query.change(None, [share_query], [share], js=URL_JS, api_name=False)
         api_inputs = [
             gr.Image(type="filepath", visible=False),
             gr.Number(visible=False),

@@ -183,7 +183,7 @@ def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any
         return tuple(values)
 
     return lambda event: event.then(refresh_open_sections, [*(parts.opened[n] for n in names), *section_inputs],
-                                    refresh_outputs, api_name=False)  # fmt: skip
+                                    refresh_outputs, api_name=False, queue=False)  # fmt: skip
 
 
 __all__ = ["BITS_OPACITY", "SECTION_VIEWS", "Sections", "build_sections", "section_handlers", "wire_sections"]
