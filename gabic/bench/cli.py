@@ -48,7 +48,7 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser = parser or argparse.ArgumentParser(prog="python -m gabic bench", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the list of parts as written
     parser.add_argument(
-        "--only", help=f"comma-separated parts of {','.join(PARTS)} (default: all but profile)"
+        "--only", help=f"comma-separated parts of {','.join(PARTS)} (default: all but data and profile)"
     )
     parser.add_argument("--configs", help="comma-separated: paper, small (shipped) or JSON files of ModelConfig "
                         "fields (default paper,small; small with --quick)")  # fmt: skip

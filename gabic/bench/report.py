@@ -43,6 +43,12 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     for r in report.get("train", []):
         lines.append(f"train {r['arch']:<8}{r['device']:<5}{' bf16' if r.get('bf16_transforms') else ''} step "
                      f"{_fmt_ms(r['step'])} ms  ({r['images_per_s']:.1f} img/s)")  # fmt: skip
+    data = report.get("data")
+    if data:
+        for r in data["rows"]:
+            lines.append(f"data  {r['workers']} workers, batch {data['batch']}x{data['patch']}^2 against a "
+                         f"{data['step_ms']:.0f} ms step: {r['images_per_s']:.1f} img/s, "
+                         f"waiting for data {100 * r['data_wait_share']:.0f} %")  # fmt: skip
     return lines
 
 

@@ -15,14 +15,15 @@ from ..models import resolve_config
 from .app_latency import bench_app
 from .blocks import bench_blocks
 from .core import bench_core, profile_core
+from .data_pipeline import bench_data
 from .inputs import ARCHS, Settings, machine_description
 from .model_level import MODEL_PARTS, bench_model_level
 from .report import summarise
 from .train_step import bench_train
 
-PARTS = ("model", "flops", "forward", "codec", "memory", "blocks", "core", "app", "train", "profile")
+PARTS = ("model", "flops", "forward", "codec", "memory", "blocks", "core", "app", "train", "data", "profile")
 #: Parts run when none are named (``profile`` prints long tables: ask for it).
-DEFAULT_PARTS = PARTS[:-1]
+DEFAULT_PARTS = tuple(part for part in PARTS if part not in ("data", "profile"))
 DEFAULT_CONFIGS = ("paper", "small")
 #: ``quick=True``: a smoke run (settings not given explicitly come from here; configuration
 #: ``small``; without named parts, no ``memory`` and no ``app``).
@@ -130,6 +131,9 @@ def report_device(report: dict[str, Any], device: str, parts: set[str], configs:
             log(f"[bench] training step {arch} {train_config} {device}", flush=True)
             row = bench_train(arch, device, settings, resolve_config(train_config))
             report.setdefault("train", []).append(row)
+    if "data" in parts and "data" not in report:  # the pipeline runs on the CPU: once per report
+        log("[bench] training data pipeline against a synthetic step", flush=True)
+        report["data"] = bench_data()
     if "profile" in parts:
         for config in configs:
             report.setdefault("profile", []).extend(profile_core(config, device, settings, verbose))

@@ -203,3 +203,14 @@ def test_training_step_with_bf16_transforms(tiny_config):
     assert [(r["arch"], r["bf16_transforms"]) for r in rows] == [("gabic", True), ("zou2022", True)]
     assert all(r["step"]["median_ms"] > 0 and r["images_per_s"] > 0 for r in rows)
     assert any("bf16 step" in line for line in bench.report_lines(report))
+
+
+@pytest.mark.slow
+def test_data_part_reports_throughput_and_wait_share():
+    report = bench.run(parts=["data"], configs=["small"], devices=["cpu"], verbose=False)
+    rows = report["data"]["rows"]
+    assert [r["workers"] for r in rows] == [0, 1, 2]
+    for row in rows:
+        assert 0 < row["data_wait_share"] < 1
+        assert 0 < row["images_per_s"] <= row["images_per_s_limit"]
+    assert any(line.startswith("data  2 workers") for line in bench.report_lines(report))
