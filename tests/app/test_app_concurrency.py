@@ -9,11 +9,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gradio_client  # noqa: E402  (a missing gradio_client fails instead of skipping)
 import pytest
 from app_server import rss_mb, running_app
 from helpers import random_image
-
-gradio_client = pytest.importorskip("gradio_client")
 
 from app.inputs import prepare_image  # noqa: E402
 from app.service import Explorer  # noqa: E402
