@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models import GABIC, ChannelwiseAttentionCodec
+from ..models import GABIC, ChannelwiseAttentionCodec, rounded_quality
 
 MAGIC = b"GABC"
 #: Version written for one-rate models (and the only one before variable-rate models).
@@ -136,10 +136,7 @@ def model_identity(model: ChannelwiseAttentionCodec) -> tuple[str, float]:
 def coded_quality(model: ChannelwiseAttentionCodec) -> float:
     """The quality a variable-rate ``model`` codes at: its ``quality`` rounded to hundredths
     (what version 2 records). Raises ``ValueError`` outside ``1..rate_levels``."""
-    quality = round(float(model.quality) * 100) / 100
-    if not 1 <= quality <= model.config.rate_levels:
-        raise ValueError(f"quality must be in 1..{model.config.rate_levels}, got {model.quality}")
-    return quality
+    return rounded_quality(model.quality, model.config.rate_levels)
 
 
 def format_quality(quality: float) -> str:

@@ -1,7 +1,7 @@
 """GABIC and Zou2022 codecs."""
 
 from .base import BLOCK_NAMES, BLOCK_STRIDES, ChannelwiseAttentionCodec
-from .config import NAMED_CONFIGS, PAPER_CONFIG, SMALL_CONFIG, ModelConfig, resolve_config
+from .config import NAMED_CONFIGS, PAPER_CONFIG, SMALL_CONFIG, ModelConfig, resolve_config, rounded_quality
 from .gabic import ARCHITECTURES, GABIC, Zou2022, build_model
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "Zou2022",
     "build_model",
     "resolve_config",
+    "rounded_quality",
 ]

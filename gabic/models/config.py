@@ -95,6 +95,15 @@ class ModelConfig:
         return ModelConfig.from_dict({**self.to_dict(), "rate_levels": levels})
 
 
+def rounded_quality(quality: float, levels: int) -> float:
+    """A variable-rate quality rounded to hundredths (what containers record, so encoder and decoder
+    use the same gains) if it lies in ``1..levels``, else ``ValueError``."""
+    value = round(float(quality) * 100) / 100
+    if not 1 <= value <= levels:
+        raise ValueError(f"quality must be in 1..{levels}, got {quality}")
+    return value
+
+
 PAPER_CONFIG = ModelConfig()
 #: The configuration of the weights this project trains and ships (issue 3).
 SMALL_CONFIG = ModelConfig(

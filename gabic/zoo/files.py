@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..models import PAPER_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model
+from ..models import PAPER_CONFIG, ChannelwiseAttentionCodec, ModelConfig, build_model, rounded_quality
 
 #: Entropy-coder tables: derived from the weights, rebuilt by ``update()``, shapes vary.
 _ENTROPY_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
@@ -189,15 +189,6 @@ def load_weights(path: str | os.PathLike, arch: str | None = None, device: torch
                 f"{path}: a variable-rate model; pass a quality in 1..{weights.config.rate_levels}"
             )
         return weights.build(
-            device, model_id=model_id, quality=check_quality(quality, weights.config.rate_levels)
+            device, model_id=model_id, quality=rounded_quality(quality, weights.config.rate_levels)
         )
     return weights.build(device, model_id=model_id, quality=weights.card.get("quality") or 0)
-
-
-def check_quality(quality: float, levels: int) -> float:
-    """``quality`` rounded to hundredths (what containers record) if it lies in ``1..levels``,
-    else ``ValueError``."""
-    value = round(float(quality) * 100) / 100
-    if not 1 <= value <= levels:
-        raise ValueError(f"quality must be in 1..{levels}, got {quality}")
-    return value

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ..models import SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig
+from ..models import SMALL_CONFIG, ChannelwiseAttentionCodec, ModelConfig, rounded_quality
 from .authors import load_checkpoint
-from .files import WeightsFile, check_quality, default_device, load_weights, read_weights
+from .files import WeightsFile, default_device, load_weights, read_weights
 
 #: Folder of the shipped weights (``{name}-q{quality}.safetensors`` + ``.json`` model card).
 #: The environment variable ``GABIC_WEIGHTS_DIR`` points it elsewhere (tests use this).
@@ -59,7 +59,7 @@ def shipped_path(name: str, quality: float) -> Path:
     """The file that holds ``name`` at ``quality``: the variable-rate file for any quality in
     1..4, or the one-rate file of quality 1, 2, 3 or 4."""
     if is_variable_rate(name):
-        check_quality(quality, len(QUALITIES))
+        rounded_quality(quality, len(QUALITIES))
         return variable_rate_path(name)
     if float(quality) not in QUALITIES:
         raise ValueError(
@@ -107,7 +107,7 @@ def load(name: str, quality: float, device: torch.device | str | None = None) ->
         raise FileNotFoundError(f"{path.name} is not shipped yet (looked in {path.parent})")
     weights = _read_shipped(path)
     if weights.config.variable_rate:
-        quality = check_quality(quality, weights.config.rate_levels)
+        quality = rounded_quality(quality, weights.config.rate_levels)
     else:
         quality = int(quality)
     return weights.build(device or default_device(), model_id=name, quality=quality)
