@@ -84,15 +84,21 @@ class ImageFiles:
         self._files: OrderedDict[int, tuple[Image.Image, Path]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, image: Image.Image) -> str:
-        """The path of a PNG file of ``image`` (written now unless it was already)."""
+    def __call__(self, image: Image.Image, lossy: bool = False) -> str:
+        """The path of a PNG file of ``image`` (written now unless it was already), or of a
+        JPEG file (quality 90) when ``lossy``: for pictures of maps, a fifth of the bytes and
+        a tenth of the time of a PNG."""
         with self._lock:
             found = self._files.get(id(image))
             if found is not None and found[0] is image and found[1].is_file():
                 self._files.move_to_end(id(image))
                 return str(found[1])
-        path = self.path / f"{uuid.uuid4().hex}.png"
-        image.save(path, format="PNG", compress_level=1)
+        if lossy:
+            path = self.path / f"{uuid.uuid4().hex}.jpg"
+            image.save(path, format="JPEG", quality=90)
+        else:
+            path = self.path / f"{uuid.uuid4().hex}.png"
+            image.save(path, format="PNG", compress_level=1)
         with self._lock:
             self._files[id(image)] = (image, path)
             while len(self._files) > self.keep:

@@ -46,9 +46,6 @@ VIEWS = (
 
 #: Default opacity of the bit maps drawn over the photo.
 BITS_OPACITY = 0.75
-#: Cells per side of a bit map in the page (latent cells are 16 px: 32 per side of a 512-px photo);
-#: the photo under it keeps the detail.
-BITS_CELLS = 64
 
 #: Errors whose message is meant for the user (bad input, missing weights).
 USER_ERRORS = (ImageInputError, CheckpointError, ValueError, FileNotFoundError, KeyError)
@@ -69,6 +66,15 @@ def _notify(message: str) -> None:
         gr.Warning(message)
     except Exception:
         log.warning(message)
+
+
+def _edge_choices(rows: list[dict[str, Any]], edge: int) -> tuple[list[tuple[str, int]], int]:
+    """The edges of the clicked node as dropdown choices (label, slot), and the chosen slot:
+    ``edge`` if it is one of them, else the strongest (``-1`` or a stale slot)."""
+    choices = [(f"#{r['rank']}: to ({r['x']:.0f}, {r['y']:.0f}), α mean {r['alpha_mean']:.3f}", r["slot"])
+               for r in rows]  # fmt: skip
+    slots = [slot for _, slot in choices]
+    return choices, edge if edge in slots else slots[0]
 
 
 def failure_message(error: BaseException) -> str:
@@ -207,14 +213,17 @@ class App:
         views.update(self.inspector_views(session, pair, controls))
         return views
 
-    @staticmethod
-    def bit_views(pair: Pair, image: PreparedImage, part: str, opacity: float) -> dict[str, Any]:
-        """The two bit maps and their difference drawn over the photo (map ``opacity`` 0..1)."""
+    def bit_views(self, pair: Pair, image: PreparedImage, part: str, opacity: float) -> dict[str, Any]:
+        """The two bit maps and their difference drawn into the photo (map ``opacity`` 0..1) as
+        pictures (:func:`gabic.viz.bits_picture`: a browser shows a picture at once, where three
+        interactive heat maps took it ~200 ms per quality scrub)."""
         maps = viz.bit_maps(pair.gabic, pair.zou2022, part if part in ("total", "y", "z") else "total")
         opacity = min(max(float(opacity), 0.0), 1.0)
-        return {name: viz.bits_figure(maps, which, max_cells=BITS_CELLS, photo=image.image, opacity=opacity)
-                for name, which in (("bits_gabic", "first"), ("bits_zou", "second"), ("bits_diff", "difference"))
-                } | {"bits_summary": viz.bit_summary(maps)}  # fmt: skip
+        pictures = {
+            name: self.image_files(viz.bits_picture(maps, which, image.image, opacity), lossy=True)
+            for name, which in (("bits_gabic", "first"), ("bits_zou", "second"), ("bits_diff", "difference"))
+        }
+        return pictures | {"bits_summary": viz.bit_summary(maps)}
 
     def redraw_bits(self, session: Session | None, quality: float, k: int, part: str,
                     opacity: float) -> dict[str, Any]:  # fmt: skip
@@ -239,13 +248,18 @@ class App:
         block_data = self._pair(session, controls).gabic.blocks[controls.block]
         x, y = session.point
         rows = viz.neighbour_rows(block_data, x, y)
-        slots = [r["slot"] for r in rows]
-        edge = session.edge if session.edge in slots else slots[0]
-        chosen = next(r for r in rows if r["slot"] == edge)
-        label = (
-            f"#{chosen['rank']}: to ({chosen['x']:.0f}, {chosen['y']:.0f}), α mean {chosen['alpha_mean']:.3f}"
-        )
-        return {"anatomy": viz.anatomy_figure(viz.score_anatomy(block_data, x, y, edge), label)}
+        choices, edge = _edge_choices(rows, session.edge)
+        label = next(text for text, slot in choices if slot == edge)
+        return {
+            "anatomy": viz.anatomy_figure(viz.score_anatomy(block_data, x, y, edge), label),
+            "edge_choice": gr.update(choices=choices, value=edge),
+        }
+
+    def numbers(self, session: Session | None, quality: float, k: int) -> dict[str, Any]:
+        """The plain numbers of the current analysis (the "Numbers" view: :meth:`summary`)."""
+        session = _require(session)
+        controls = Controls.read(quality, k, "", "mean")
+        return {"summary": self.summary(self._pair(session, controls), session.image, controls)}
 
     @staticmethod
     def _rd_figure(curves: dict[str, Any], quality: int) -> Any:
@@ -259,11 +273,8 @@ class App:
         block = pair.gabic.blocks[controls.block]
         rows = viz.neighbour_rows(block, x, y)
         headers, values = viz.neighbour_table(rows, block.heads)
-        slots = [r["slot"] for r in rows]
-        edge = session.edge if session.edge in slots else slots[0]  # -1 or a stale slot: the strongest
+        choices, edge = _edge_choices(rows, session.edge)
         node = viz.node_summary(block, x, y)
-        choices = [(f"#{r['rank']}: to ({r['x']:.0f}, {r['y']:.0f}), α mean {r['alpha_mean']:.3f}", r["slot"])
-                   for r in rows]  # fmt: skip
         scale = viz.display_scale(image.size)
         return {
             "inspector": self.image_files(
@@ -272,7 +283,8 @@ class App:
             "window_attention": viz.window_attention_figure(pair.both, controls.block, x, y, controls.head),
             "node_info": (
                 f"Clicked ({x:.0f}, {y:.0f}) → {controls.block}: window {node['window']}, node "
-                f"{node['node']} (grid cell {node['cell']}), k = {block.k} neighbours."
+                f"{node['node']} (grid cell {node['cell']}), k = {block.k} neighbours. "
+                f"Bits per pixel here (y + z): {viz.bits_at(pair.both, x, y)}."
             ),  # fmt: skip
             "neighbours": {"headers": headers, "data": values},
             "edge_choice": gr.update(choices=choices, value=edge),
@@ -346,8 +358,13 @@ class App:
                     "block": controls.block, "head": "mean" if controls.head is None else controls.head + 1,
                     "bit map part": controls.part, "clicked point": f"({x:.0f}, {y:.0f})"}  # fmt: skip
         neighbours = views["neighbours"]
-        figures = {"Bits per pixel: GABIC": views["bits_gabic"], "Bits per pixel: Zou2022": views["bits_zou"],
-                   "Bit difference (red: GABIC spends more)": views["bits_diff"],
+        maps = viz.bit_maps(pair.gabic, pair.zou2022, controls.part)
+        bits = {
+            which: viz.bits_figure(maps, which, photo=image.image)
+            for which in ("first", "second", "difference")
+        }
+        figures = {"Bits per pixel: GABIC": bits["first"], "Bits per pixel: Zou2022": bits["second"],
+                   "Bit difference (red: GABIC spends more)": bits["difference"],
                    "Attention over the window": views["window_attention"], "All blocks × heads": viz.all_heads_figure(viz.all_heads(pair.gabic, x, y)),
                    "Score anatomy": self.anatomy(session, quality, k, block, head)["anatomy"],
                    "Rate–distortion": self.known_rd(session, quality, k)["rd"]}  # fmt: skip

@@ -15,18 +15,15 @@ from .inputs import SAMPLES, PreparedImage, sample_image
 from .links import link_query, parse_link
 from .service import BLOCKS
 from .session import Session
-from .ui_sections import build_sections, wire_sections
+from .ui_sections import build_sections, refresh_due, wire_sections
 from .weights import DISPLAY_NAMES
 
-INSPECTOR_VIEWS = (
-    "status",
-    "inspector",
-    "window_attention",
-    "node_info",
-    "neighbours",
-    "edge_choice",
-    "anatomy",
-)
+#: The views a new photo draws: all of :data:`VIEWS` but those of the sections opened on request
+#: (the edge list of the score anatomy, the numbers), which their sections draw.
+MAIN_VIEWS = tuple(name for name in VIEWS if name not in ("edge_choice", "summary"))
+#: The views a change of the controls redraws (the photo's description stays).
+CONTROL_VIEWS = tuple(name for name in MAIN_VIEWS if name != "image_info")
+INSPECTOR_VIEWS = ("status", "inspector", "window_attention", "node_info", "neighbours")
 #: Events run at the same time. Each analysis has a model of its own, so this bounds CPU load and
 #: working memory, not correctness.
 CONCURRENCY_LIMIT = 2
@@ -134,9 +131,15 @@ def build_demo(
                 opacity = gr.Slider(0, 1, value=BITS_OPACITY, step=0.05, label="Map opacity over the photo",
                                     elem_id="opacity")  # fmt: skip
             with gr.Row():
-                bits_gabic = gr.Plot(label="GABIC bits", elem_id="bits_gabic")
-                bits_zou = gr.Plot(label="Zou2022 bits", elem_id="bits_zou")
-                bits_diff = gr.Plot(label="Difference", elem_id="bits_diff")
+                bits_gabic = gr.Image(
+                    label="GABIC bits", type="filepath", interactive=False, elem_id="bits_gabic"
+                )
+                bits_zou = gr.Image(
+                    label="Zou2022 bits", type="filepath", interactive=False, elem_id="bits_zou"
+                )
+                bits_diff = gr.Image(
+                    label="Difference", type="filepath", interactive=False, elem_id="bits_diff"
+                )
             bits_summary = gr.Markdown(elem_id="bits_summary")
             gr.Markdown(texts.BITS, elem_classes="explain")
             gr.Markdown(texts.BITS_READABLE, elem_classes="explain")
@@ -170,14 +173,15 @@ def build_demo(
             rd = gr.Plot(elem_id="rd")
             k_sweep = gr.Plot(elem_id="k_sweep")
             gr.Markdown(texts.RD, elem_classes="explain")
-        parts.add("anatomy", anatomy_section, anatomy)
-        parts.add("rd", rd_section, rd)
+        parts.add("anatomy", anatomy_section, anatomy=anatomy, edge_choice=edge_choice)
+        parts.add("rd", rd_section, rd=rd)
 
-        with gr.Accordion("Export and numbers", open=False):
+        with gr.Accordion("Export and numbers", open=False, elem_id="sec_numbers") as numbers_section:
             export_button = gr.Button("Export HTML report")
             report = gr.File(label="Report", elem_id="report")
             gr.Markdown(texts.EXPORT, elem_classes="explain")
             summary = gr.JSON(label="Numbers", elem_id="summary")
+        parts.add("numbers", numbers_section, summary=summary)
 
         components = {
             "status": status, "image_info": image_info, "slider_gabic": slider_gabic, "slider_zou": slider_zou,
@@ -187,13 +191,19 @@ def build_demo(
             "rd": rd, "summary": summary, "k_sweep": k_sweep, "report": report,
         }  # fmt: skip
         controls = [quality, k, block, head, part, opacity]
-        full_outputs = [session, *(components[name] for name in VIEWS)]
-        linked_outputs = [*full_outputs, share_query]
-        inspector_outputs = [session, *(components[name] for name in INSPECTOR_VIEWS), share_query]
+        # every event of the main views also names the link of the view it shows and, when a
+        # section is open, a new value of parts.due (which redraws the open sections)
+        link_outputs = [share_query, parts.due]
+        full_outputs = [session, *(components[name] for name in MAIN_VIEWS)]
+        linked_outputs = [*full_outputs, *link_outputs]
+        control_outputs = [session, *(components[name] for name in CONTROL_VIEWS), *link_outputs]
+        inspector_outputs = [session, *(components[name] for name in INSPECTOR_VIEWS), *link_outputs]
         bit_outputs = [bits_gabic, bits_zou, bits_diff, bits_summary]
+        opened = parts.open_names
 
-        load_image = guarded(VIEWS)(app.load_image)
-        render = guarded(VIEWS, state=False)(app.render)
+        load_image = guarded(MAIN_VIEWS)(app.load_image)
+        render_all = guarded(MAIN_VIEWS, state=False)(app.render)
+        render = guarded(CONTROL_VIEWS, state=False)(app.render)
         click = guarded(INSPECTOR_VIEWS)(app.click)
         choose_edge = guarded(("status", "anatomy"))(app.choose_edge)
         redraw_bits = guarded(("bits_gabic", "bits_zou", "bits_diff", "bits_summary"), state=False)(
@@ -204,33 +214,33 @@ def build_demo(
         export = guarded(("status", "report"), state=False)(app.export)
 
         def on_upload(path: str | None, q: float, kk: int, b: str, h: str, p: str, o: float,
-                      progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
+                      names: tuple[str, ...], progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             if path is None:
                 return tuple(gr.skip() for _ in linked_outputs)
-            return with_link(load_image(path, q, kk, b, h, p, progress=progress, flat=True), q, kk, b, h)
+            result = load_image(path, q, kk, b, h, p, progress=progress, flat=True)
+            return with_link(result, q, kk, b, h, names)
 
-        def on_sample(q: float, kk: int, b: str, h: str, p: str, o: float, evt: gr.SelectData,
-                      progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
+        def on_sample(q: float, kk: int, b: str, h: str, p: str, o: float, names: tuple[str, ...],
+                      evt: gr.SelectData, progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             name = SAMPLES[evt.index if isinstance(evt.index, int) else 0]
-            result = guarded(VIEWS)(app.load_sample)(name, q, kk, b, h, p, progress=progress, flat=True)
-            return with_link(result, q, kk, b, h)
+            result = guarded(MAIN_VIEWS)(app.load_sample)(name, q, kk, b, h, p, progress=progress, flat=True)
+            return with_link(result, q, kk, b, h, names)
 
         def on_controls(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float,
-                        progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
+                        names: tuple[str, ...], progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             if state is None:
-                return tuple(gr.skip() for _ in linked_outputs)
+                return tuple(gr.skip() for _ in control_outputs)
             views = render(state, q, kk, b, h, p, progress=progress, opacity=o, flat=True)
-            return with_link((state, *views), q, kk, b, h)
+            return with_link((state, *views), q, kk, b, h, names)
 
         def on_opacity(state: Any, q: float, kk: int, p: str, o: float) -> Any:
             if state is None:
                 return tuple(gr.skip() for _ in bit_outputs)
             return redraw_bits(state, q, kk, p, o, flat=True)
 
-        def on_click(
-            state: Any, q: float, kk: int, b: str, h: str, p: str, o: float, evt: gr.SelectData
-        ) -> Any:
-            return with_link(click(state, evt.index, q, kk, b, h, p, flat=True), q, kk, b, h)
+        def on_click(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float, names: tuple[str, ...],
+                     evt: gr.SelectData) -> Any:  # fmt: skip
+            return with_link(click(state, evt.index, q, kk, b, h, p, flat=True), q, kk, b, h, names)
 
         def on_edge(state: Any, edge: Any, q: float, kk: int, b: str, h: str) -> Any:
             return choose_edge(state, edge, q, kk, b, h, flat=True)
@@ -244,21 +254,22 @@ def build_demo(
         def on_export(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float) -> Any:
             return export(state, q, kk, b, h, p, flat=True)
 
-        def with_link(result: tuple, q: float, kk: int, b: str, h: str) -> tuple:
-            """``result`` (new session first) and the link query of the view it shows."""
+        def with_link(result: tuple, q: float, kk: int, b: str, h: str, names: tuple[str, ...]) -> tuple:
+            """``result`` (new session first), the link query of the view it shows and the
+            redraw of the open sections (:func:`refresh_due`)."""
             state = result[0]
             if not isinstance(state, Session):
-                return (*result, gr.skip())
+                return (*result, gr.skip(), gr.skip())
             query = "" if state.sample is None else link_query(state.sample, q, kk, b, h, state.point)
-            return (*result, query)
+            return (*result, query, refresh_due(names))
 
-        def on_load(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float, request: gr.Request,
-                    progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
+        def on_load(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float, names: tuple[str, ...],
+                    request: gr.Request, progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             """A new page: the view its link names (sample, quality, k, block, head, point), else
             the initial sample."""
-            controls_out = [gr.skip()] * 5
+            controls_out = [gr.skip()] * 4
             if problem:
-                return (*(gr.skip() for _ in full_outputs), *controls_out)
+                return (*(gr.skip() for _ in linked_outputs), *controls_out)
             params = dict(request.query_params) if request is not None else {}
             low_q, high_q = (1, 4) if continuous else (min(qualities), max(qualities))
             link = parse_link(
@@ -273,18 +284,18 @@ def build_demo(
                 elif initial is not None:
                     fresh = Session.start(initial, initial_sample)
                 else:
-                    return (*(gr.skip() for _ in full_outputs), *controls_out)
+                    return (*(gr.skip() for _ in linked_outputs), *controls_out)
             except Exception as error:
-                views = [gr.skip() for _ in VIEWS]
-                views[VIEWS.index("status")] = failure_message(error)
-                return (gr.skip(), *views, *controls_out)
+                views = [gr.skip() for _ in MAIN_VIEWS]
+                views[MAIN_VIEWS.index("status")] = failure_message(error)
+                return (gr.skip(), *views, gr.skip(), gr.skip(), *controls_out)
             if link.point is not None:
                 fresh = fresh.clicked(*link.point)
-            values = list(render(fresh, q, kk, b, h, p, progress=progress, opacity=o, flat=True))
+            values = list(render_all(fresh, q, kk, b, h, p, progress=progress, opacity=o, flat=True))
             if link.notes:
-                index = VIEWS.index("status")
+                index = MAIN_VIEWS.index("status")
                 values[index] = f"{values[index]} ({'; '.join(link.notes)})"
-            return with_link((fresh, *values, q, kk, b, h), q, kk, b, h)
+            return (*with_link((fresh, *values), q, kk, b, h, names), q, kk, b, h)
 
         def api_analyze(path: str, q: float, kk: float) -> Any:
             """Analyse an image file with both models; returns image key, size and metrics."""
@@ -293,33 +304,28 @@ def build_demo(
             except Exception as error:
                 raise gr.Error(failure_message(error).removeprefix("Problem: ")) from None
 
-        refresh = wire_sections(app, parts, session, [quality, k, block, head, opacity])
-
-        def after(event: Any) -> None:
-            """Redraw the open sections once the main views are drawn."""
-            refresh(event)
-
-        after(upload.input(on_upload, [upload, *controls], linked_outputs, api_name="upload",
-                           show_progress="full"))  # fmt: skip
-        after(samples.select(on_sample, controls, linked_outputs, api_name=False))
-        after(quality.input(on_controls, [session, *controls], linked_outputs, api_name=False,
-                            trigger_mode="always_last"))  # fmt: skip
-        after(k.release(on_controls, [session, *controls], linked_outputs, api_name=False,
-                        trigger_mode="always_last"))  # fmt: skip
+        wire_sections(app, parts, session, [quality, k, block, head, opacity])
+        # Control changes and clicks show their progress on the status line only: a loading overlay on
+        # each output cost ~70 ms of the browser's time per cached scrub.
+        quiet = {"api_name": False, "trigger_mode": "always_last", "show_progress_on": [status]}
+        upload.input(
+            on_upload, [upload, *controls, opened], linked_outputs, api_name="upload", show_progress="full"
+        )
+        samples.select(on_sample, [*controls, opened], linked_outputs, api_name=False)
+        quality.input(on_controls, [session, *controls, opened], control_outputs, **quiet)
+        k.release(on_controls, [session, *controls, opened], control_outputs, **quiet)
         for widget in (block, head, part):
-            after(widget.input(on_controls, [session, *controls], linked_outputs, api_name=False,
-                               trigger_mode="always_last"))  # fmt: skip
+            widget.input(on_controls, [session, *controls, opened], control_outputs, **quiet)
         opacity.release(on_opacity, [session, quality, k, part, opacity], bit_outputs, api_name=False,
                         trigger_mode="always_last")  # fmt: skip
-        after(inspector.select(on_click, [session, *controls], inspector_outputs, api_name=False,
-                               trigger_mode="always_last"))  # fmt: skip
+        inspector.select(on_click, [session, *controls, opened], inspector_outputs, **quiet)
         edge_choice.input(on_edge, [session, edge_choice, quality, k, block, head],
                           [session, status, anatomy], api_name=False)  # fmt: skip
         rd_button.click(on_rd, [session, quality, k], [status, rd], api_name=False)
         sweep_button.click(on_sweep, [session, quality], [status, k_sweep], api_name=False)
         export_button.click(on_export, [session, *controls], [status, report], api_name=False)
-        after(demo.load(on_load, [session, *controls], [*full_outputs, quality, k, block, head, share_query],
-                        api_name=False))  # fmt: skip
+        demo.load(on_load, [session, *controls, opened], [*linked_outputs, quality, k, block, head],
+                  api_name=False)  # fmt: skip
         share_query.change(None, [share_query], [share], js=URL_JS, api_name=False)
         api_inputs = [
             gr.Image(type="filepath", visible=False),

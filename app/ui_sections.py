@@ -1,13 +1,15 @@
 """The sections computed when opened (:mod:`app.sections`): their layout and wiring.
 
 Each section is a closed ``gr.Accordion``; opening it computes its views, closing it stops its
-updates. While a section is open, :func:`refresh_open_sections` (chained after every change of
-photo, controls or clicked point) redraws it; closed sections cost nothing, so the first screen
-is as fast as before.
+updates. The names of the open sections are one ``gr.State`` (:attr:`Sections.open_names`). An
+event of the main views that finds a section open sets :attr:`Sections.due` to a new value,
+whose change redraws the open sections; with every section closed no second event runs, so
+closed sections cost nothing.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +22,8 @@ from .handlers import BITS_OPACITY, App, guarded
 #: Section name -> its views (without "status": a section never overwrites the page's status line).
 SECTION_VIEWS: dict[str, tuple[str, ...]] = {
     "all_heads": ("all_heads",),
-    "anatomy": ("anatomy",),
+    "anatomy": ("anatomy", "edge_choice"),
+    "numbers": ("summary",),
     "rd": ("rd",),
     "entropy": tuple(v for v in sections.ENTROPY_VIEWS if v != "status"),
     "progressive": tuple(v for v in sections.PROGRESSIVE_VIEWS if v != "status"),
@@ -32,16 +35,25 @@ SECTION_VIEWS: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class Sections:
-    """The components of the on-request sections and their open/closed states."""
+    """The components of the on-request sections, their accordions, the names of the open ones
+    (``open_names``: a ``gr.State`` holding a tuple) and ``due`` (a ``gr.State`` whose change
+    redraws the open sections)."""
 
     components: dict[str, Any]
-    opened: dict[str, gr.State]
     accordions: dict[str, gr.Accordion]
+    open_names: gr.State
+    due: gr.State
 
-    def add(self, name: str, accordion: gr.Accordion, component: Any) -> None:
-        """A section laid out elsewhere (its one view has the section's name)."""
-        self.accordions[name], self.components[name] = accordion, component
-        self.opened[name] = gr.State(False)
+    def add(self, name: str, accordion: gr.Accordion, **components: Any) -> None:
+        """A section laid out elsewhere: its accordion and its views by name."""
+        self.accordions[name] = accordion
+        self.components.update(components)
+
+
+def refresh_due(open_names: tuple[str, ...] | None) -> Any:
+    """The value for :attr:`Sections.due` after a change of the main views: a new one when a
+    section is open (its change redraws them), else ``gr.skip()`` (nothing more runs)."""
+    return time.monotonic_ns() if open_names else gr.skip()
 
 
 def build_sections(equal_rate_title: str) -> Sections:
@@ -107,8 +119,7 @@ def build_sections(equal_rate_title: str) -> Sections:
             c["eq_bits_zou"] = gr.Plot(elem_id="eq_bits_zou")
             c["eq_bits_diff"] = gr.Plot(elem_id="eq_bits_diff")
         gr.Markdown(texts.EQUAL_RATE, elem_classes="explain")
-    opened = {name: gr.State(False) for name in SECTION_VIEWS if name in accordions}
-    return Sections(c, opened, accordions)
+    return Sections(c, accordions, gr.State(()), gr.State(0))
 
 
 def section_handlers(app: App) -> dict[str, Callable[..., dict[str, Any]]]:
@@ -118,6 +129,7 @@ def section_handlers(app: App) -> dict[str, Callable[..., dict[str, Any]]]:
     return {
         "all_heads": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.all_heads(explorer, s, q, kk),
         "anatomy": lambda s, q, kk, b, h, o, m, ch, sl, al: app.anatomy(s, q, kk, b, h),
+        "numbers": lambda s, q, kk, b, h, o, m, ch, sl, al: app.numbers(s, q, kk),
         "rd": lambda s, q, kk, b, h, o, m, ch, sl, al: app.known_rd(s, q, kk),
         "entropy": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.entropy(explorer, s, q, kk, m, ch),
         "progressive": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.progressive(explorer, s, q, kk, sl),
@@ -139,20 +151,27 @@ def _for_gradio(handler: Callable[..., dict[str, Any]], views: tuple[str, ...]) 
     return call
 
 
-def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any]) -> Callable[..., Any]:
-    """Connect open/close and the sections' own widgets; return the event ``.then`` target that
-    refreshes the open sections (inputs: ``[*opened states, session, *inputs]``)."""
+def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any]) -> None:
+    """Connect open/close, the sections' own widgets, and the redraw of the open sections when
+    :attr:`Sections.due` changes (``inputs``: quality, k, block, head, opacity)."""
     c = parts.components
     handlers = section_handlers(app)
     extra = [c["entropy_model"], c["channel"], c["slices"], c["all_nodes"]]
     section_inputs = [session, *inputs, *extra]
+
+    def opener(name: str) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+        return lambda names: tuple(sorted({*(names or ()), name}))
+
+    def closer(name: str) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+        return lambda names: tuple(n for n in names or () if n != name)
+
     for name, views in SECTION_VIEWS.items():
         outputs = [c[v] for v in views]
-        accordion, opened = parts.accordions[name], parts.opened[name]
-        accordion.expand(lambda: True, None, opened, queue=False, api_name=False).then(
+        accordion = parts.accordions[name]
+        accordion.expand(opener(name), parts.open_names, parts.open_names, queue=False, api_name=False).then(
             _for_gradio(handlers[name], views), section_inputs, outputs, api_name=False
         )
-        accordion.collapse(lambda: False, None, opened, queue=False, api_name=False)
+        accordion.collapse(closer(name), parts.open_names, parts.open_names, queue=False, api_name=False)
     # the sections' own widgets
     entropy_channel = _for_gradio(
         lambda s, q, kk, m, ch: sections.entropy_channel(app.explorer, s, q, kk, m, ch), ("channel_maps",)
@@ -171,19 +190,26 @@ def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any
     names = list(SECTION_VIEWS)
     refresh_outputs = [c[v] for name in names for v in SECTION_VIEWS[name]]
 
-    def refresh_open_sections(*args: Any) -> tuple[Any, ...]:
-        states, rest = args[: len(names)], args[len(names) :]
+    def refresh_open_sections(open_names: tuple[str, ...] | None, *rest: Any) -> tuple[Any, ...]:
         values: list[Any] = []
-        for name, is_open in zip(names, states, strict=True):
+        for name in names:
             views = SECTION_VIEWS[name]
-            if is_open and rest[0] is not None:
+            if name in (open_names or ()) and rest[0] is not None:
                 values.extend(guarded(views, state=False)(handlers[name])(*rest, flat=True))
             else:
                 values.extend(gr.skip() for _ in views)
         return tuple(values)
 
-    return lambda event: event.then(refresh_open_sections, [*(parts.opened[n] for n in names), *section_inputs],
-                                    refresh_outputs, api_name=False, queue=False)  # fmt: skip
+    parts.due.change(refresh_open_sections, [parts.open_names, *section_inputs], refresh_outputs,
+                     api_name=False, queue=False)  # fmt: skip
 
 
-__all__ = ["BITS_OPACITY", "SECTION_VIEWS", "Sections", "build_sections", "section_handlers", "wire_sections"]
+__all__ = [
+    "BITS_OPACITY",
+    "SECTION_VIEWS",
+    "Sections",
+    "build_sections",
+    "refresh_due",
+    "section_handlers",
+    "wire_sections",
+]

@@ -39,8 +39,19 @@ from .entropy import (
     robust_range,
     slice_bits_figure,
 )
-from .maps import BitMaps, bit_maps, bit_summary, bits_figure, images_figure, maps_figure, part_map, pool_mean
+from .maps import (
+    BitMaps,
+    bit_maps,
+    bit_summary,
+    bits_at,
+    bits_figure,
+    images_figure,
+    maps_figure,
+    part_map,
+    pool_mean,
+)
 from .overlays import display_scale, graph_overlay, inspector_image
+from .pictures import bits_picture
 from .rd import k_sweep_figure, points_to_curves, rd_figure, save_figure
 from .report import METRIC_HEADERS, html_report, metrics_rows
 from .window_graph import window_graph_figure
@@ -55,7 +66,9 @@ __all__ = [
     "anatomy_figure",
     "bit_maps",
     "bit_summary",
+    "bits_at",
     "bits_figure",
+    "bits_picture",
     "channel_bits_figure",
     "channel_maps_figure",
     "display_scale",

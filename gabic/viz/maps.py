@@ -183,6 +183,17 @@ def bit_maps(first: Any, second: Any, part: str = "total", percentile: float = 9
     return BitMaps(labels, a, b, difference, limit, difference_limit, part, totals, box)
 
 
+def bits_at(analyses: Sequence[Any], x: float, y: float) -> str:
+    """The bits per pixel (y + z) of each analysis at pixel ``(x, y)`` (clamped to the photo),
+    as text: ``"GABIC 0.412, Zou2022 0.398"``."""
+    values = []
+    for analysis in analyses:
+        bits = analysis.bits_per_pixel_map
+        row, col = min(max(int(y), 0), bits.shape[0] - 1), min(max(int(x), 0), bits.shape[1] - 1)
+        values.append(f"{model_label(analysis)} {float(bits[row, col]):.3f}")
+    return ", ".join(values)
+
+
 def bit_summary(maps: BitMaps) -> str:
     """One sentence (Markdown) with the totals of :func:`bit_maps`."""
     t, (one, two) = maps.totals, maps.labels

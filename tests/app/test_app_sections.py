@@ -152,8 +152,14 @@ def test_bit_maps_are_readable(loaded) -> None:
     )
     figure = viz.bits_figure(maps, "first", photo=session.image.image, opacity=0.4)
     assert figure.data[0].type == "image" and figure.data[1].opacity == 0.4
-    views = app.redraw_bits(session, quality, 9, "y", 0.2)
-    assert views["bits_zou"].data[1].opacity == 0.2
+    faint, strong = (app.redraw_bits(session, quality, 9, "y", o)["bits_zou"] for o in (0.0, 1.0))
+    photo = np.asarray(session.image.image.convert("RGB"), dtype=float)
+    height = photo.shape[0]
+    top = viz.pictures.TITLE_PX
+    faint_map = np.asarray(Image.open(faint), dtype=float)[top : top + height]
+    strong_map = np.asarray(Image.open(strong), dtype=float)[top : top + height]
+    # opacity 0 shows the photo (up to JPEG's loss on a noise photo), opacity 1 the map alone
+    assert np.abs(faint_map - photo).mean() < 0.5 * np.abs(strong_map - photo).mean()
 
 
 def test_interior_box() -> None:

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
             start = time.perf_counter()
             page.locator("#upload input[type=file]").set_input_files(str(path))
             wait_text(page, "#status", f"Analysed {width}×{height} px at q2\\.")
-            page.locator("#bits_diff .js-plotly-plot").wait_for(state="visible")
+            page.locator("#bits_diff img").wait_for(state="visible")
             samples["upload_s"].append(time.perf_counter() - start)
         slider = page.locator("#quality input[type=range]")
         slider.focus()

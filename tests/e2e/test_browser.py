@@ -83,7 +83,7 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             page.locator("#upload input[type=file]").set_input_files(str(photo))
             playwright.expect(status).to_contain_text(f"Analysed {width}×{height}", timeout=TIMEOUT_MS)
             for plot in ("#bits_gabic", "#bits_zou", "#bits_diff"):
-                page.locator(f"{plot} .js-plotly-plot").wait_for(state="visible")
+                page.locator(f"{plot} img").wait_for(state="visible")
             page.screenshot(path=str(SCREENSHOTS / "01-uploaded.png"), full_page=True)
 
             slider = page.locator("#quality input[type=range]")
