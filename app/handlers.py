@@ -280,7 +280,9 @@ class App:
             "inspector": self.image_files(
                 viz.inspector_image(pair.gabic, controls.block, x, y, controls.head, scale)
             ),
-            "window_attention": viz.window_attention_figure(pair.both, controls.block, x, y, controls.head),
+            "window_attention": self.image_files(
+                viz.window_attention_picture(pair.both, controls.block, x, y, controls.head)
+            ),
             "node_info": (
                 f"Clicked ({x:.0f}, {y:.0f}) → {controls.block}: window {node['window']}, node "
                 f"{node['node']} (grid cell {node['cell']}), k = {block.k} neighbours. "
@@ -358,19 +360,17 @@ class App:
                     "block": controls.block, "head": "mean" if controls.head is None else controls.head + 1,
                     "bit map part": controls.part, "clicked point": f"({x:.0f}, {y:.0f})"}  # fmt: skip
         neighbours = views["neighbours"]
-        maps = viz.bit_maps(pair.gabic, pair.zou2022, controls.part)
-        bits = {
-            which: viz.bits_figure(maps, which, photo=image.image)
-            for which in ("first", "second", "difference")
-        }
-        figures = {"Bits per pixel: GABIC": bits["first"], "Bits per pixel: Zou2022": bits["second"],
-                   "Bit difference (red: GABIC spends more)": bits["difference"],
-                   "Attention over the window": views["window_attention"], "All blocks × heads": viz.all_heads_figure(viz.all_heads(pair.gabic, x, y)),
+        figures = {"All blocks × heads": viz.all_heads_figure(viz.all_heads(pair.gabic, x, y)),
                    "Score anatomy": self.anatomy(session, quality, k, block, head)["anatomy"],
                    "Rate–distortion": self.known_rd(session, quality, k)["rd"]}  # fmt: skip
+        pictures = {"Graph inspector": Image.open(views["inspector"]),
+                    "Attention over the window": Image.open(views["window_attention"]),
+                    "Bits per pixel: GABIC": Image.open(views["bits_gabic"]),
+                    "Bits per pixel: Zou2022": Image.open(views["bits_zou"]),
+                    "Bit difference (red: GABIC spends more)": Image.open(views["bits_diff"])}  # fmt: skip
         weights = {viz.ARCH_NAMES[arch]: line for arch, line in self.explorer.source.description().items()}
         page = viz.html_report(
-            pair.both, settings, figures, images={"Graph inspector": Image.open(views["inspector"])},
+            pair.both, settings, figures, images=pictures,
             tables={"Neighbours of the clicked node": (neighbours["headers"], neighbours["data"])},
             weights=weights, about=[f"Image {image.describe()}, key {image.key}", *image.notes],
         )  # fmt: skip

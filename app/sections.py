@@ -148,7 +148,7 @@ def graph(explorer: Explorer, session: Session | None, quality: float, k: int, b
         "window_graph": viz.window_graph_figure(
             pair.gabic, controls.block, x, y, controls.head, bool(all_nodes)
         ),
-        "window_zou": viz.window_attention_figure([pair.zou2022], controls.block, x, y, controls.head),
+        "window_zou": viz.window_attention_picture([pair.zou2022], controls.block, x, y, controls.head),
         "adjacency": {
             "headers": ["block", "k", "adjacent share", "random k", "× chance", "edges"],
             "data": rows,
@@ -228,7 +228,7 @@ def equal_rate(explorer: Explorer, session: Session | None, quality: float,
             "data": rows,
         },
         "equal_rate_note": note,
-        "eq_bits_gabic": viz.bits_figure(maps, "first", photo=photo, opacity=opacity),
-        "eq_bits_zou": viz.bits_figure(maps, "second", photo=photo, opacity=opacity),
-        "eq_bits_diff": viz.bits_figure(maps, "difference", photo=photo, opacity=opacity),
+        "eq_bits_gabic": viz.bits_picture(maps, "first", photo, opacity),
+        "eq_bits_zou": viz.bits_picture(maps, "second", photo, opacity),
+        "eq_bits_diff": viz.bits_picture(maps, "difference", photo, opacity),
     }

@@ -150,7 +150,8 @@ def build_demo(
                     inspector = gr.Image(label="Click a point", type="pil", format="png", interactive=False, elem_id="inspector",
                                          height=520)  # fmt: skip
                 with gr.Column(scale=1):
-                    window_attention = gr.Plot(label="Attention over the window", elem_id="window_attention")
+                    window_attention = gr.Image(label="Attention over the window", type="filepath", interactive=False,
+                                                elem_id="window_attention")  # fmt: skip
                     node_info = gr.Markdown(elem_id="node_info")
             gr.Markdown(texts.INSPECTOR, elem_classes="explain")
             neighbours = gr.Dataframe(
@@ -305,13 +306,15 @@ def build_demo(
                 raise gr.Error(failure_message(error).removeprefix("Problem: ")) from None
 
         wire_sections(app, parts, session, [quality, k, block, head, opacity])
-        # Control changes and clicks show their progress on the status line only: a loading overlay on
-        # each output cost ~70 ms of the browser's time per cached scrub.
+        # Every change of the main views shows its progress on the status line only: a loading overlay
+        # on each output cost ~70 ms of the browser's time per cached scrub, and its animation took
+        # CPU time from the analysis of an upload.
         quiet = {"api_name": False, "trigger_mode": "always_last", "show_progress_on": [status]}
-        upload.input(
-            on_upload, [upload, *controls, opened], linked_outputs, api_name="upload", show_progress="full"
+        upload.input(on_upload, [upload, *controls, opened], linked_outputs, api_name="upload",
+                     show_progress_on=[status])  # fmt: skip
+        samples.select(
+            on_sample, [*controls, opened], linked_outputs, api_name=False, show_progress_on=[status]
         )
-        samples.select(on_sample, [*controls, opened], linked_outputs, api_name=False)
         quality.input(on_controls, [session, *controls, opened], control_outputs, **quiet)
         k.release(on_controls, [session, *controls, opened], control_outputs, **quiet)
         for widget in (block, head, part):

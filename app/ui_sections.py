@@ -96,7 +96,8 @@ def build_sections(equal_rate_title: str) -> Sections:
         c["all_nodes"] = gr.Checkbox(False, label="Edges of every node of the window", elem_id="all_nodes")
         with gr.Row():
             c["window_graph"] = gr.Plot(elem_id="window_graph")
-            c["window_zou"] = gr.Plot(elem_id="window_zou")
+            c["window_zou"] = gr.Image(label="Zou2022 over the same window", type="pil", format="png",
+                                       interactive=False, elem_id="window_zou")  # fmt: skip
         c["adjacency"] = gr.Dataframe(
             interactive=False, elem_id="adjacency", label="Does the graph follow the image?"
         )
@@ -115,9 +116,10 @@ def build_sections(equal_rate_title: str) -> Sections:
         c["equal_rate_note"] = gr.Markdown(elem_id="equal_rate_note")
         c["equal_rate_table"] = gr.Dataframe(interactive=False, elem_id="equal_rate_table")
         with gr.Row():
-            c["eq_bits_gabic"] = gr.Plot(elem_id="eq_bits_gabic")
-            c["eq_bits_zou"] = gr.Plot(elem_id="eq_bits_zou")
-            c["eq_bits_diff"] = gr.Plot(elem_id="eq_bits_diff")
+            for name in ("eq_bits_gabic", "eq_bits_zou", "eq_bits_diff"):
+                c[name] = gr.Image(
+                    type="pil", format="jpeg", interactive=False, show_label=False, elem_id=name
+                )
         gr.Markdown(texts.EQUAL_RATE, elem_classes="explain")
     return Sections(c, accordions, gr.State(()), gr.State(0))
 

@@ -6,8 +6,9 @@ A view is a function from data to a figure, with no state:
 - :mod:`.maps`: heat-map and image grids, the one pooling rule (:func:`pool_mean`), bit maps
   of two models and their difference;
 - :mod:`.rd`: rate–distortion curves, the k sweep, writing a figure to HTML/PNG;
-- :mod:`.attention`: the neighbour table, score anatomy, window attention and all heads
-  around one clicked point;
+- :mod:`.attention`: the neighbour table, score anatomy and all heads around one clicked point;
+- :mod:`.pictures`: the views redrawn on every scrub and click, as plain pictures: the bit maps
+  in the photo and the attention over the clicked node's window;
 - :mod:`.overlays`: one node's graph drawn on the image (Pillow);
 - :mod:`.report`: the metrics table and the self-contained HTML report;
 - :mod:`.entropy`: the entropy model (bits per channel and slice, a channel's y/ŷ/μ/σ/−log₂ p
@@ -26,7 +27,6 @@ from .attention import (
     neighbour_table,
     node_summary,
     score_anatomy,
-    window_attention_figure,
 )
 from .common import ARCH_NAMES, model_label, png_data_uri
 from .entropy import (
@@ -44,14 +44,13 @@ from .maps import (
     bit_maps,
     bit_summary,
     bits_at,
-    bits_figure,
     images_figure,
     maps_figure,
     part_map,
     pool_mean,
 )
 from .overlays import display_scale, graph_overlay, inspector_image
-from .pictures import bits_picture
+from .pictures import bits_picture, window_attention_picture
 from .rd import k_sweep_figure, points_to_curves, rd_figure, save_figure
 from .report import METRIC_HEADERS, html_report, metrics_rows
 from .window_graph import window_graph_figure
@@ -67,8 +66,8 @@ __all__ = [
     "bit_maps",
     "bit_summary",
     "bits_at",
-    "bits_figure",
     "bits_picture",
+    "window_attention_picture",
     "channel_bits_figure",
     "channel_maps_figure",
     "display_scale",
@@ -95,6 +94,5 @@ __all__ = [
     "save_figure",
     "score_anatomy",
     "slice_bits_figure",
-    "window_attention_figure",
     "window_graph_figure",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import model_label, plotly
+from .common import plotly
 
 
 # ------------------------------------------------------------------------------ data
@@ -79,51 +79,6 @@ def all_heads(analysis: Any, x: float, y: float) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- figures
-def window_attention_figure(analyses: Sequence[Any], block_name: str, x: float, y: float,
-                            head: int | None) -> Any:  # fmt: skip
-    """One heat map per analysis over the window of the node under ``(x, y)`` in ``block_name``:
-    a graph block's k weights (zero elsewhere), a window block's whole-window attention (its
-    window may be shifted). The node is marked with a cross."""
-    go, _ = plotly()
-    blocks = [a.blocks[block_name] for a in analyses]
-    count, gap = len(blocks), 0.12
-    width = (1.0 - gap * (count - 1)) / count
-    traces, layout = [], {}
-    for i, (analysis, block) in enumerate(zip(analyses, blocks, strict=True)):
-        suffix = "" if i == 0 else str(i + 1)
-        _, node = block.node_at(x, y)
-        left = i * (width + gap)
-        traces.append(go.Heatmap(z=block.attention_map(x, y, head), coloraxis="coloraxis", xaxis=f"x{suffix}",
-                                 yaxis=f"y{suffix}", hovertemplate="row %{y}, col %{x}: α %{z:.4f}<extra></extra>"))  # fmt: skip
-        traces.append(go.Scatter(x=[node % block.window], y=[node // block.window], mode="markers",
-                                 marker=dict(symbol="x", size=12, color="#00e5ff"), xaxis=f"x{suffix}",
-                                 yaxis=f"y{suffix}", hovertemplate="the clicked node<extra></extra>"))  # fmt: skip
-        # no tick labels (hover gives row and column) and no legend (the title names the cross):
-        # each costs the browser a layout pass on every click
-        layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], showticklabels=False, ticks="")
-        layout[f"yaxis{suffix}"] = dict(autorange="reversed", scaleanchor=f"x{suffix}", showticklabels=False,
-                                        ticks="")  # fmt: skip
-        kind = "k neighbours" if block.kind == "graph" else "whole window"
-        layout.setdefault("annotations", []).append(
-            dict(
-                text=f"{model_label(analysis)}: {kind}",
-                x=left + width / 2,
-                y=1.0,
-                xref="paper",
-                yref="paper",
-                xanchor="center",
-                yanchor="bottom",
-                showarrow=False,
-                font=dict(size=14),
-            )  # fmt: skip
-        )
-    head_text = "mean of heads" if head is None else f"head {head + 1}"
-    layout |= dict(coloraxis=dict(colorscale="Magma", cmin=0, colorbar=dict(title="α", thickness=12)),
-                   title=dict(text=f"{block_name}, {head_text} (× the clicked node)", font=dict(size=13)),
-                   height=330, showlegend=False, margin=dict(l=10, r=10, t=60, b=10))  # fmt: skip
-    return go.Figure(data=traces, layout=layout)
-
-
 def all_heads_figure(grid: Mapping[str, np.ndarray], title: str = "GABIC") -> Any:
     """:func:`all_heads` as a grid of small heat maps: one row per block, one column per head (mean last)."""
     go, make_subplots = plotly()

@@ -1,14 +1,13 @@
-"""Heat maps and pictures on a grid: bit-allocation maps of two models, difference maps, any
-``(H, W)`` array, and plain RGB images.
+"""Heat maps and pictures on a grid: the bit-allocation maps of two models and their difference
+(:func:`bit_maps`; drawn into the photo by :func:`gabic.viz.bits_picture`), any ``(H, W)``
+array, and plain RGB images.
 
 One pooling rule for every map drawn lighter than its pixels (:func:`pool_mean`), one heat-map
-grid (:func:`maps_figure`) used by the app, the notebooks and the report.
+grid (:func:`maps_figure`) used by the notebooks and the app's sections.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -202,56 +201,3 @@ def bit_summary(maps: BitMaps) -> str:
     return (f"**{part}** — {one} {t['first']:,.0f} bits, {two} {t['second']:,.0f} bits: {one} spends "
             f"{abs(t['difference']):,.0f} bits {sign} ({t['difference'] / max(t['second'], 1e-9):+.1%}); "
             f"it spends more on {t['more_pixels']:.0%} of the pixels (red).")  # fmt: skip
-
-
-def bits_figure(maps: BitMaps, which: str, max_cells: int = 160, height: int = 320,
-                photo: Image.Image | None = None, opacity: float = 1.0) -> Any:  # fmt: skip
-    """One map of :func:`bit_maps` as a heat map: ``which`` = ``"first"`` or ``"second"`` (shared
-    scale 0..limit) or ``"difference"`` (red: the first model spends more, blue: less).
-
-    Args:
-        photo: draw the map over this picture (the analysed photo), with the map's ``opacity``
-            (0 = only the photo, 1 = only the map).
-    The box of cells wholly inside the photo (:attr:`BitMaps.interior`) is dotted: outside it,
-    cells carry bits of the codec's padding (and the colour scale ignores them).
-    """
-    if which == "difference":
-        title = f"{maps.labels[0]} − {maps.labels[1]} (bits/pixel)"
-        fig = maps_figure([maps.difference], [title], diverging=True, limit=maps.difference_limit,
-                          max_cells=max_cells, height=height)  # fmt: skip
-    elif which in ("first", "second"):
-        label = maps.labels[0 if which == "first" else 1]
-        title = f"{label}: {maps.totals[which]:,.0f} bits"
-        fig = maps_figure(
-            [getattr(maps, which)], [title], limit=maps.limit, max_cells=max_cells, height=height
-        )
-    else:
-        raise ValueError(f"which must be 'first', 'second' or 'difference', got {which!r}")
-    if photo is not None:
-        _under_photo(fig, photo, maps.first.shape, max(max_cells, 256), opacity)
-    height_px, width_px = maps.first.shape
-    if maps.interior is not None and maps.interior != (0, 0, width_px, height_px):
-        x0, y0, x1, y1 = maps.interior
-        fig.add_shape(type="rect", x0=x0 - 0.5, y0=y0 - 0.5, x1=x1 - 0.5, y1=y1 - 0.5,
-                      line=dict(color="white", width=1, dash="dot"))  # fmt: skip
-    return fig
-
-
-def _under_photo(fig: Any, photo: Image.Image, shape: tuple[int, int], max_side: int, opacity: float) -> None:
-    """Put ``photo`` (downscaled to ``max_side``) under the heat map of a one-map figure."""
-    go, _ = plotly()
-    height, width = shape
-    factor = max(1, math.ceil(max(height, width) / max_side))
-    small = photo.convert("RGB").resize((math.ceil(width / factor), math.ceil(height / factor)),
-                                        Image.Resampling.BILINEAR)  # fmt: skip
-    dx, dy = width / small.width, height / small.height
-    buffer = io.BytesIO()
-    small.save(buffer, format="JPEG", quality=80)  # a photo: JPEG keeps the figure small
-    source = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    under = go.Image(source=source, x0=(dx - 1) / 2, y0=(dy - 1) / 2, dx=dx, dy=dy,
-                     hoverinfo="skip")  # fmt: skip
-    for trace in fig.data:
-        trace.opacity = min(max(float(opacity), 0.0), 1.0)
-        trace.z = np.asarray(trace.z, dtype=np.float32)  # half the bytes for the browser; ample precision
-    fig.add_trace(under, row=1, col=1)
-    fig.data = (fig.data[-1], *fig.data[:-1])  # the photo first, under the map

@@ -1,20 +1,23 @@
-"""Bit maps drawn into the photo as plain pictures (RGB images, no Plotly).
+"""Views drawn as plain pictures (RGB images, no Plotly): the bit maps in the photo, and the
+attention over the window of a clicked node.
 
-A picture is what the app's main screen shows while the quality is scrubbed: a browser shows an
-image at once, where each interactive heat map costs it tens of milliseconds to lay out. It
-carries what a reader needs without hovering: the model and its total in a title line, the
-map over the photo with a chosen opacity, the box of cells clear of the codec's padding
-(dotted), and a colour bar with its scale. :func:`gabic.viz.bits_figure` draws the same map as
-an interactive figure (hover values) for the notebooks and the report.
+These are the views the app redraws on every quality scrub and click: a browser shows a picture
+at once, where each interactive heat map cost it 60-70 ms to lay out (so a scrub took twice the
+page's 0.25 s budget). A picture carries what a reader needs without hovering: a title line, the
+map with its colour bar and scale, and the marks (the padding-free box, the clicked node). The
+exact numbers are in the tables next to them (metrics, neighbours and their α).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .common import model_label
 from .maps import BitMaps
 
 #: Height in px of the title line and of the colour bar (with its labels) added to a picture.
@@ -103,16 +106,69 @@ def bits_picture(maps: BitMaps, which: str, photo: Image.Image, opacity: float =
     draw.text((2, 2), title, fill="black", font=font)
     if maps.interior is not None and maps.interior != (0, 0, width, height):
         _dotted_box(draw, maps.interior, TITLE_PX)
-    bar_top = TITLE_PX + height + 2
-    ramp = table[np.linspace(0, 255, width).round().astype(int)]
-    picture.paste(Image.fromarray(np.repeat(ramp[None], BAR_PX - 2, axis=0)), (0, bar_top))
     low, middle = (f"-{limit:.3g}", "0") if diverging else ("0", f"{limit / 2:.3g}")
-    small = _font(11)
-    labels_top = bar_top + BAR_PX - 1
-    draw.text((1, labels_top), low, fill="black", font=small)
-    draw.text((width // 2, labels_top), middle, fill="black", font=small, anchor="ma")
-    draw.text((width - 1, labels_top), f"{limit:.3g} bits/px", fill="black", font=small, anchor="ra")
+    _colour_bar(draw, picture, table, TITLE_PX + height + 2, (low, middle, f"{limit:.3g} bits/px"))
     return picture
 
 
-__all__ = ["bits_picture", "colour_indices", "colour_table"]
+def _colour_bar(draw: ImageDraw.ImageDraw, picture: Image.Image, table: np.ndarray, top: int,
+                labels: tuple[str, str, str]) -> None:  # fmt: skip
+    """A colour bar across ``picture`` at row ``top`` with three labels (low, middle, high)."""
+    width = picture.width
+    ramp = table[np.linspace(0, 255, width).round().astype(int)]
+    picture.paste(Image.fromarray(np.repeat(ramp[None], BAR_PX - 2, axis=0)), (0, top))
+    small, below = _font(11), top + BAR_PX - 1
+    draw.text((1, below), labels[0], fill="black", font=small)
+    draw.text((width // 2, below), labels[1], fill="black", font=small, anchor="ma")
+    draw.text((width - 1, below), labels[2], fill="black", font=small, anchor="ra")
+
+
+def window_attention_picture(analyses: Sequence[Any], block_name: str, x: float, y: float,
+                             head: int | None, side: int = 200) -> Image.Image:  # fmt: skip
+    """The attention of the node under ``(x, y)`` over its window in ``block_name``, one grid per
+    analysis side by side on one Magma scale (0 … the largest α of them all).
+
+    A graph block draws its k weights (zero elsewhere), a window block its whole-window
+    attention (its window may be shifted); the clicked node is crossed in cyan. ``head`` is a
+    0-based head or ``None`` for the mean of the heads; each grid is about ``side`` px.
+
+    Returns:
+        a picture: the title line, one labelled grid per analysis, and the colour bar of α.
+    """
+    blocks = [analysis.blocks[block_name] for analysis in analyses]
+    maps = [block.attention_map(x, y, head) for block in blocks]
+    top = max((float(np.max(m)) for m in maps), default=1.0)
+    top = top if top > 0 else 1.0
+    table = colour_table("Magma")
+    cells = [max(2, side // block.window) for block in blocks]
+    gap, label_px = 16, 18
+    width = sum(block.window * cell for block, cell in zip(blocks, cells, strict=True)) + gap * (
+        len(blocks) - 1
+    )
+    grid_px = max(block.window * cell for block, cell in zip(blocks, cells, strict=True))
+    height = TITLE_PX + label_px + grid_px + 4 + BAR_PX + BAR_LABELS_PX
+    picture = Image.new("RGB", (max(width, 240), height), "white")
+    draw = ImageDraw.Draw(picture)
+    head_text = "mean of heads" if head is None else f"head {head + 1}"
+    draw.text((2, 2), f"{block_name}, {head_text} (x: the clicked node)", fill="black", font=_font(13))
+    left = 0
+    for analysis, block, values, cell in zip(analyses, blocks, maps, cells, strict=True):
+        kind = "k neighbours" if block.kind == "graph" else "whole window"
+        draw.text((left + 1, TITLE_PX), f"{model_label(analysis)}: {kind}", fill="black", font=_font(12))
+        grid = table[colour_indices(np.asarray(values), top, diverging=False)]
+        grid = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
+        picture.paste(Image.fromarray(grid), (left, TITLE_PX + label_px))
+        _, node = block.node_at(x, y)
+        cx = left + (node % block.window) * cell + cell // 2
+        cy = TITLE_PX + label_px + (node // block.window) * cell + cell // 2
+        arm = max(2, cell // 3)
+        for dx in (-1, 1):
+            draw.line([(cx - arm, cy - dx * arm), (cx + arm, cy + dx * arm)], fill=(0, 229, 255), width=2)
+        left += block.window * cell + gap
+    _colour_bar(
+        draw, picture, table, TITLE_PX + label_px + grid_px + 2, ("0", f"{top / 2:.3g}", f"alpha {top:.3g}")
+    )
+    return picture
+
+
+__all__ = ["bits_picture", "colour_indices", "colour_table", "window_attention_picture"]

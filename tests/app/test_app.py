@@ -116,7 +116,9 @@ def test_export_writes_a_self_contained_report(app: App, loaded: tuple[Session, 
     page = path.read_text()
     assert path.parent == app.export_dir and path.suffix == ".html"
     assert "data:image/png;base64," in page and "Neighbours of the clicked node" in page
-    assert "<script src=" not in page and page.count("Plotly.newPlot") >= 5
+    assert "<script src=" not in page and page.count("Plotly.newPlot") >= 3  # heads, anatomy, RD
+    for title in ("Attention over the window", "Bits per pixel: GABIC", "Bit difference"):
+        assert title in page  # pictures
 
 
 def test_rd_and_k_sweep_handlers(

@@ -76,18 +76,16 @@ def test_bit_maps_and_their_figures(analyses: tuple) -> None:
     np.testing.assert_allclose(maps.difference, maps.first - maps.second)
     y, z = viz.bit_maps(gabic, zou, "y"), viz.bit_maps(gabic, zou, "z")
     assert y.totals["first"] + z.totals["first"] == pytest.approx(maps.totals["first"], rel=1e-4)
-    first = viz.bits_figure(maps, "first", max_cells=24)
-    assert first.layout.coloraxis.cmax == viz.bits_figure(maps, "second").layout.coloraxis.cmax == maps.limit
-    pooled = np.asarray(first.data[0].z)  # 96 px / 24 cells: factor 4, every cell full
+    pooled = viz.pool_mean(maps.first, 4)  # 96 px / 4: every cell full
     assert pooled.shape == (SIZE[1] // 4, SIZE[0] // 4)
     assert pooled.sum() * 16 == pytest.approx(maps.totals["first"], rel=1e-5)
-    difference = viz.bits_figure(maps, "difference")
-    assert difference.layout.coloraxis.cmin == -maps.difference_limit
     assert "GABIC" in viz.bit_summary(maps) and "Zou2022" in viz.bit_summary(maps)
+    x, y = 20, 10
+    assert viz.bits_at(analyses, x, y) == (
+        f"GABIC {gabic.bits_per_pixel_map[y, x]:.3f}, Zou2022 {zou.bits_per_pixel_map[y, x]:.3f}"
+    )
     with pytest.raises(ValueError):
         viz.bit_maps(gabic, zou, "w")
-    with pytest.raises(ValueError):
-        viz.bits_figure(maps, "gabic")
 
 
 # ------------------------------------------------------------------------------- RD
@@ -158,13 +156,24 @@ def test_neighbour_rows_and_score_anatomy(analyses: tuple) -> None:
 
 def test_attention_figures_show_their_input(analyses: tuple) -> None:
     gabic, zou = analyses
-    fig = viz.window_attention_figure(analyses, "decoder 1/4", 20, 10, head=1)
-    heatmaps = [t for t in fig.data if t.type == "heatmap"]
-    np.testing.assert_allclose(
-        np.asarray(heatmaps[0].z), gabic.blocks["decoder 1/4"].attention_map(20, 10, 1)
-    )
-    np.testing.assert_allclose(np.asarray(heatmaps[1].z), zou.blocks["decoder 1/4"].attention_map(20, 10, 1))
-    assert [a.text for a in fig.layout.annotations] == ["GABIC: k neighbours", "Zou2022: whole window"]
+    from gabic.viz.pictures import TITLE_PX, colour_indices, colour_table
+
+    picture = np.asarray(viz.window_attention_picture(analyses, "decoder 1/4", 20, 10, head=1, side=64))
+    maps = [a.blocks["decoder 1/4"].attention_map(20, 10, 1) for a in analyses]
+    top = max(float(m.max()) for m in maps)
+    left = 0
+    for analysis, values in zip(analyses, maps, strict=True):
+        block = analysis.blocks["decoder 1/4"]
+        cell = max(2, 64 // block.window)
+        _, node = block.node_at(20, 10)
+        expected = colour_table("Magma")[colour_indices(values, top, diverging=False)]
+        for row in range(block.window):
+            for col in range(block.window):
+                if row * block.window + col == node:
+                    continue  # crossed
+                drawn = picture[TITLE_PX + 18 + row * cell + cell // 2, left + col * cell + cell // 2]
+                assert drawn.tolist() == expected[row, col].tolist()
+        left += block.window * cell + 16
     grid = viz.all_heads(gabic, 20, 10)
     for name, maps in grid.items():
         np.testing.assert_allclose(maps[-1], maps[:-1].mean(0), atol=1e-5)
