@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-../shared/data}
-OUT=results/bsds500-val
+OUT=${OUT:-results/bsds500-val}
 IMAGES=${IMAGES:-24}
 mkdir -p "$OUT"
 case "${1:-}" in
