@@ -136,6 +136,8 @@ def test_rd_and_k_sweep_handlers(
 def test_api_metrics_matches_the_ui(app: App, loaded: tuple[Session, dict], photo: Path) -> None:
     _, views = loaded
     assert app.api_metrics(str(photo), 1, 9) == views["summary"]
+    session, _ = loaded
+    assert app.numbers(session, 1, 9) == {"summary": views["summary"]}  # the "Numbers" section
 
 
 def _bad_inputs(tmp: Path) -> dict[str, Path]:
