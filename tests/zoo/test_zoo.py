@@ -216,3 +216,13 @@ def test_a_rewritten_shipped_file_is_read_again(tmp_path, monkeypatch):
         os.utime(path, ns=(seed * 10**9, seed * 10**9))  # a new modification time, however fast
         loaded = zoo.load("gabic-small", 1, device="cpu")
         assert torch.equal(loaded.g_a[0].weight, written.g_a[0].weight)
+
+
+def test_a_one_rate_family_refuses_a_fractional_quality_and_names_its_variable_rate_family() -> None:
+    from gabic.zoo.shipped import shipped_path
+
+    with pytest.raises(ValueError, match="load 'gabic-small-vr'"):
+        shipped_path("gabic-small", 2.5)
+    with pytest.raises(ValueError, match="load 'zou2022-small-vr'"):
+        shipped_path("zou2022-small", 3.25)
+    assert shipped_path("gabic-small", 2).name == "gabic-small-q2.safetensors"
