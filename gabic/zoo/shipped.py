@@ -63,7 +63,9 @@ def shipped_path(name: str, quality: float) -> Path:
         return variable_rate_path(name)
     if float(quality) not in QUALITIES:
         continuous = next((vr for vr in VARIABLE_RATE_FAMILIES.values() if vr == f"{name}-vr"), None)
-        hint = f"; for any quality in 1..4 load {continuous!r} (one variable-rate model)" if continuous else ""
+        hint = (
+            f"; for any quality in 1..4 load {continuous!r} (one variable-rate model)" if continuous else ""
+        )
         raise ValueError(
             f"{name} ships one model per quality: quality must be one of {QUALITIES}, got {quality}{hint}"
         )
