@@ -11,7 +11,12 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "kodak"
-MODELS = ("gabic-small", "zou2022-small")
+#: The one-rate models, then the variable-rate ones (left out while their results file is missing).
+MODELS = tuple(
+    name
+    for name in ("gabic-small", "zou2022-small", "gabic-small-vr", "zou2022-small-vr")
+    if (RESULTS / f"{name}.json").is_file()
+)
 
 
 def _load(name: str) -> dict:
@@ -37,7 +42,9 @@ def bd_table() -> list[str]:
         "| test | anchor | BD-rate (PSNR) | BD-PSNR | BD-rate (MS-SSIM) | file |",
         "|---|---|---|---|---|---|",
     ]
-    files = ["bd-gabic-vs-zou2022.json", "bd-vs-jpeg.json", "bd-vs-webp.json", "bd-vs-avif.json"]
+    files = ["bd-gabic-vs-zou2022.json", "bd-vs-jpeg.json", "bd-vs-webp.json", "bd-vs-avif.json",
+             "bd-gabic-vs-zou2022-vr.json", "bd-gabic-vr-vs-one-rate.json", "bd-zou2022-vr-vs-one-rate.json",
+             "bd-vr-vs-jpeg.json", "bd-vr-vs-webp.json", "bd-vr-vs-avif.json"]  # fmt: skip
     for file in files:
         if not (RESULTS / file).is_file():
             continue

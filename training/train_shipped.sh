@@ -14,6 +14,7 @@
 #   training/train_shipped.sh ship-vr         # assets/weights/{gabic,zou2022}-small-vr + run records
 #   training/train_shipped.sh ship            # assets/weights + model cards, run records in training/runs/
 #   training/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
+#   training/train_shipped.sh kodak-vr        # Kodak eval of the two variable-rate models, BD numbers, RD plot
 #
 # q4 runs until its --steps or until stopped (a session ends); the model card records the steps done and
 # the step selected on BSDS500 val. Kodak is only evaluated, never used to choose anything.
@@ -157,10 +158,32 @@ vr8)
     wait
     ;;
 ship-vr)
-    # the variable-rate families gabic-small-vr / zou2022-small-vr (one file each, qualities 1..4)
+    # the variable-rate families gabic-small-vr / zou2022-small-vr (one file each, qualities 1..4), from
+    # round VR_ROUND (cpu8; round 7's files came from cpu7)
     for arch in "${ARCHS[@]}"; do
-        $PY -m gabic ship "runs/$arch-small-vr-cpu7" --name "$arch-small-vr"
-        $PY training/record_run.py "runs/$arch-small-vr-cpu7"
+        $PY -m gabic ship "runs/$arch-small-vr-${VR_ROUND:-cpu8}" --name "$arch-small-vr"
+        $PY training/record_run.py "runs/$arch-small-vr-${VR_ROUND:-cpu8}"
+    done
+    ;;
+kodak-vr)
+    # Kodak eval of the shipped variable-rate models at the paper's four qualities (Kodak's 768x512 photos
+    # need no padding), BD-rate against JPEG, WebP, AVIF, the one-rate models and each other
+    for arch in "${ARCHS[@]}"; do
+        $PY -W ignore -m gabic eval "$DATA/kodak" --model "assets/weights/$arch-small-vr.safetensors" \
+            --quality 1 2 3 4 --name "$arch-small-vr" --threads 1 --no-progress \
+            --output "results/kodak/$arch-small-vr.json" > "results/kodak/$arch-small-vr.log" 2>&1 &
+    done
+    wait
+    for anchor in jpeg webp avif; do
+        $PY -m gabic bdrate "results/kodak/$anchor.json" results/kodak/gabic-small-vr.json \
+            results/kodak/zou2022-small-vr.json --output "results/kodak/bd-vr-vs-$anchor.json" \
+            $([ "$anchor" = jpeg ] && echo --plot results/kodak/rd-vr)
+    done
+    $PY -m gabic bdrate results/kodak/zou2022-small-vr.json results/kodak/gabic-small-vr.json \
+        --output results/kodak/bd-gabic-vs-zou2022-vr.json
+    for arch in "${ARCHS[@]}"; do
+        $PY -m gabic bdrate "results/kodak/$arch-small.json" "results/kodak/$arch-small-vr.json" \
+            --output "results/kodak/bd-$arch-vr-vs-one-rate.json"
     done
     ;;
 ship)

@@ -1,22 +1,27 @@
-"""Print the README's BSDS500 val tables (Markdown) from the files in results/bsds500-val/.
+"""Print the README's BSDS500 val tables (Markdown) from the files in results/bsds500-val/
+(the first 24 photos) or another folder of the same files (results/bsds500-val-all/: all 100).
 
-python training/val_table.py
+python training/val_table.py [FOLDER]
 
-The files come from ``training/evaluate_val.sh`` (fixed, vr, classic, bd).
+The files come from ``training/evaluate_val.sh`` (fixed, vr, classic, bd); a table row whose
+file is missing is left out.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "bsds500-val"
 CURVES = (
     ("gabic-small, zero padding", "gabic-small-pad-zero.json"),
     ("gabic-small, edge padding", "gabic-small-pad-edge.json"),
+    ("gabic-small-vr round 7 (edge)", "gabic-small-vr-r7.json"),
     ("gabic-small-vr (edge)", "gabic-small-vr.json"),
     ("zou2022-small, zero padding", "zou2022-small-pad-zero.json"),
     ("zou2022-small, edge padding", "zou2022-small-pad-edge.json"),
+    ("zou2022-small-vr round 7 (edge)", "zou2022-small-vr-r7.json"),
     ("zou2022-small-vr (edge)", "zou2022-small-vr.json"),
 )
 #: (BD file, test curve name in it, label)
@@ -27,6 +32,8 @@ COMPARISONS = (
     ("bd-zou2022-vr-vs-one-rate.json", "zou2022-small-vr", "zou2022-small-vr vs zou2022-small (edge)"),
     ("bd-gabic-vs-zou2022.json", "gabic-small", "gabic-small vs zou2022-small (edge)"),
     ("bd-gabic-vs-zou2022-vr.json", "gabic-small-vr", "gabic-small-vr vs zou2022-small-vr"),
+    ("bd-gabic-vr-r8-vs-r7.json", "gabic-small-vr", "gabic-small-vr: round 8 vs round 7"),
+    ("bd-zou2022-vr-r8-vs-r7.json", "zou2022-small-vr", "zou2022-small-vr: round 8 vs round 7"),
 )
 
 
@@ -79,9 +86,12 @@ def bd_table() -> list[str]:
 
 
 def main() -> None:
-    first = _load(CURVES[1][1]) or {}
+    global RESULTS
+    if len(sys.argv) > 1:
+        RESULTS = Path(sys.argv[1]).resolve()
+    first = next((data for _, name in CURVES if (data := _load(name)) is not None), {})
     images = (first.get("details") or {}).get("images")
-    print(f"BSDS500 val, the first {images} photos, real bitstreams:\n")
+    print(f"BSDS500 val ({RESULTS.name}), the first {images} photos, real bitstreams:\n")
     print("\n".join(rd_table()))
     print()
     print("\n".join(bd_table()))
