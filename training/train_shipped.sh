@@ -10,7 +10,7 @@
 #   training/train_shipped.sh cpu5            # q1..q4: 1300 more steps from the shipped files (bf16, 8 runs)
 #   training/train_shipped.sh cpu6            # q1..q4: 900 more steps from round 5's shipped files
 #   training/train_shipped.sh vr7             # one variable-rate model per architecture from the q3 files
-#   training/train_shipped.sh vr8             # round 8: the variable-rate models again, from the shipped -vr files
+#   training/train_shipped.sh vr8|vr9         # rounds 8, 9: the variable-rate models again, from the shipped -vr files
 #   training/train_shipped.sh ship-vr         # assets/weights/{gabic,zou2022}-small-vr + run records
 #   training/train_shipped.sh ship            # assets/weights + model cards, run records in training/runs/
 #   training/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
@@ -142,18 +142,20 @@ vr7)
     done
     wait
     ;;
-vr8)
-    # Round 8: both variable-rate models again, from the shipped -vr files (round 7), the same recipe
-    # with another seed (8: other crops and qualities than round 7's first steps); one step budget
-    # through runs/vr8-steps (first 1600, the decay in its last 30 %).
+vr8 | vr9)
+    # Rounds 8 and 9: both variable-rate models again, from the shipped -vr files (round 8 started from
+    # round 7's, round 9 from round 8's), round 7's recipe with the round's number as the seed (other crops
+    # and qualities than the round before); one step budget through runs/vrN-steps (round 8: first 1600,
+    # lowered to 1200 before its decay began; the decay is the last 30 % of the budget).
+    round=${1#vr}
     export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456
     for arch in "${ARCHS[@]}"; do
-        out="runs/$arch-small-vr-cpu8"
+        out="runs/$arch-small-vr-cpu$round"
         mkdir -p "$out"
         $PY -W ignore -m gabic train --arch "$arch" --variable-rate \
             --init-from "assets/weights/$arch-small-vr.safetensors" --out "$out" --steps 3000 \
-            --steps-file runs/vr8-steps --batch-size 8 --patch-size 256 --lr 1e-4 --gain-lr 1e-3 --warmup 50 \
-            --val-every 200 --val-images 24 --final-decay 0.3 --bf16 --seed 8 "${COMMON[@]}" > "$out/stdout.txt" 2>&1 &
+            --steps-file "runs/vr$round-steps" --batch-size 8 --patch-size 256 --lr 1e-4 --gain-lr 1e-3 --warmup 50 \
+            --val-every 200 --val-images 24 --final-decay 0.3 --bf16 --seed "$round" "${COMMON[@]}" > "$out/stdout.txt" 2>&1 &
     done
     wait
     ;;
