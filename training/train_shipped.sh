@@ -165,7 +165,8 @@ ship-vr)
     for arch in "${ARCHS[@]}"; do
         $PY -m gabic ship "runs/$arch-small-vr-${VR_ROUND:-cpu8}" --name "$arch-small-vr"
         $PY training/record_run.py "runs/$arch-small-vr-${VR_ROUND:-cpu8}"
-        cp "runs/vr${VR_ROUND#cpu}-steps" training/runs/ 2>/dev/null || true
+        vr_round=${VR_ROUND:-cpu8}
+        cp "runs/vr${vr_round#cpu}-steps" training/runs/ 2>/dev/null || true
         # the card names the run by its committed record (tests/docs/test_training_record.py)
         sed -i 's#"runs/#"training/runs/#g' "assets/weights/$arch-small-vr.json"
     done
