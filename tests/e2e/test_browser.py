@@ -115,6 +115,7 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             page.locator("#inspector").screenshot(path=str(SCREENSHOTS / "02-inspector.png"))
             page.screenshot(path=str(SCREENSHOTS / "03-after-click.png"), full_page=True)
 
+            open_section_follows_the_controls(page, playwright, slider)
             open_sections(page, playwright)
             page.screenshot(path=str(SCREENSHOTS / "04-sections.png"), full_page=True)
             readme_picture(page, SCREENSHOTS / "05-readme.png")
@@ -171,6 +172,30 @@ SECTIONS = {
     "sec_same_size": "#same_size_table [role=grid]",
     "sec_equal_rate": "#equal_rate_note p",
 }
+
+
+def open_section_follows_the_controls(page: object, playwright: object, slider: object) -> None:
+    """An open section is redrawn after a change of the controls; a closed one is not."""
+    header = page.locator("#sec_numbers .label-wrap").first
+    header.scroll_into_view_if_needed()
+    header.click()
+    summary = page.locator("#summary")
+    playwright.expect(summary).to_contain_text('"quality"', timeout=TIMEOUT_MS)
+    before = summary.inner_text()
+    slider.focus()
+    slider.press("ArrowRight")
+    page.wait_for_function("([old]) => document.querySelector('#summary').innerText !== old", arg=[before],
+                           timeout=TIMEOUT_MS)  # fmt: skip
+    header.click()  # closed
+    shown = summary.inner_text()
+    assert '"quality"' in shown  # the text of a closed section is still there to compare
+    status = page.locator("#status").inner_text()
+    slider.focus()
+    slider.press("ArrowLeft")
+    page.wait_for_function("([old]) => document.querySelector('#status').innerText !== old", arg=[status],
+                           timeout=TIMEOUT_MS)  # fmt: skip
+    page.wait_for_timeout(1000)  # time for a (wrong) redraw of the closed section to arrive
+    assert summary.inner_text() == shown
 
 
 def open_sections(page: object, playwright: object) -> None:
