@@ -38,10 +38,11 @@ from .weights import ARCHS
 log = logging.getLogger("gabic.app")
 
 #: Outputs of :meth:`App.render`, in the order the UI wires them.
+#: The score anatomy's edge list and the numbers are drawn by their sections (:meth:`App.anatomy`,
+#: :meth:`App.numbers`).
 VIEWS = (
     "status", "image_info", "slider_gabic", "slider_zou", "metrics", "bits_gabic", "bits_zou",
     "bits_diff", "bits_summary", "inspector", "window_attention", "node_info", "neighbours",
-    "edge_choice", "summary",
 )  # fmt: skip
 
 #: Default opacity of the bit maps drawn over the photo.
@@ -207,7 +208,6 @@ class App:
             "slider_gabic": (self.image_files(image.image), self.image_files(pair.gabic.reconstruction)),
             "slider_zou": (self.image_files(image.image), self.image_files(pair.zou2022.reconstruction)),
             "metrics": viz.metrics_rows(pair.both),
-            "summary": self.summary(pair, image, controls),
         }
         views.update(self.bit_views(pair, image, controls.part, opacity))
         views.update(self.inspector_views(session, pair, controls))
@@ -267,13 +267,12 @@ class App:
         return viz.rd_figure(curves, title="Rate–distortion on this image", marked=marked, height=380)
 
     def inspector_views(self, session: Session, pair: Pair, controls: Controls) -> dict[str, Any]:
-        """Inspector image, window heatmaps, neighbour table, edge choices, anatomy, all heads."""
+        """Inspector image, the attention over the window, the note on the clicked node, the neighbour table."""
         image = session.image
         x, y = session.point
         block = pair.gabic.blocks[controls.block]
         rows = viz.neighbour_rows(block, x, y)
         headers, values = viz.neighbour_table(rows, block.heads)
-        choices, edge = _edge_choices(rows, session.edge)
         node = viz.node_summary(block, x, y)
         scale = viz.display_scale(image.size)
         return {
@@ -289,7 +288,6 @@ class App:
                 f"Bits per pixel here (y + z): {viz.bits_at(pair.both, x, y)}."
             ),  # fmt: skip
             "neighbours": {"headers": headers, "data": values},
-            "edge_choice": gr.update(choices=choices, value=edge),
         }
 
     def _status(self, pair: Pair, image: PreparedImage, controls: Controls) -> str:

@@ -18,11 +18,8 @@ from .session import Session
 from .ui_sections import build_sections, refresh_due, wire_sections
 from .weights import DISPLAY_NAMES
 
-#: The views a new photo draws: all of :data:`VIEWS` but those of the sections opened on request
-#: (the edge list of the score anatomy, the numbers), which their sections draw.
-MAIN_VIEWS = tuple(name for name in VIEWS if name not in ("edge_choice", "summary"))
 #: The views a change of the controls redraws (the photo's description stays).
-CONTROL_VIEWS = tuple(name for name in MAIN_VIEWS if name != "image_info")
+CONTROL_VIEWS = tuple(name for name in VIEWS if name != "image_info")
 INSPECTOR_VIEWS = ("status", "inspector", "window_attention", "node_info", "neighbours")
 #: Events run at the same time. Each analysis has a model of its own, so this bounds CPU load and
 #: working memory, not correctness.
@@ -195,15 +192,15 @@ def build_demo(
         # every event of the main views also names the link of the view it shows and, when a
         # section is open, a new value of parts.due (which redraws the open sections)
         link_outputs = [share_query, parts.due]
-        full_outputs = [session, *(components[name] for name in MAIN_VIEWS)]
+        full_outputs = [session, *(components[name] for name in VIEWS)]
         linked_outputs = [*full_outputs, *link_outputs]
         control_outputs = [session, *(components[name] for name in CONTROL_VIEWS), *link_outputs]
         inspector_outputs = [session, *(components[name] for name in INSPECTOR_VIEWS), *link_outputs]
         bit_outputs = [bits_gabic, bits_zou, bits_diff, bits_summary]
         opened = parts.open_names
 
-        load_image = guarded(MAIN_VIEWS)(app.load_image)
-        render_all = guarded(MAIN_VIEWS, state=False)(app.render)
+        load_image = guarded(VIEWS)(app.load_image)
+        render_all = guarded(VIEWS, state=False)(app.render)
         render = guarded(CONTROL_VIEWS, state=False)(app.render)
         click = guarded(INSPECTOR_VIEWS)(app.click)
         choose_edge = guarded(("status", "anatomy"))(app.choose_edge)
@@ -224,7 +221,7 @@ def build_demo(
         def on_sample(q: float, kk: int, b: str, h: str, p: str, o: float, names: tuple[str, ...],
                       evt: gr.SelectData, progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             name = SAMPLES[evt.index if isinstance(evt.index, int) else 0]
-            result = guarded(MAIN_VIEWS)(app.load_sample)(name, q, kk, b, h, p, progress=progress, flat=True)
+            result = guarded(VIEWS)(app.load_sample)(name, q, kk, b, h, p, progress=progress, flat=True)
             return with_link(result, q, kk, b, h, names)
 
         def on_controls(state: Any, q: float, kk: int, b: str, h: str, p: str, o: float,
@@ -287,14 +284,14 @@ def build_demo(
                 else:
                     return (*(gr.skip() for _ in linked_outputs), *controls_out)
             except Exception as error:
-                views = [gr.skip() for _ in MAIN_VIEWS]
-                views[MAIN_VIEWS.index("status")] = failure_message(error)
+                views = [gr.skip() for _ in VIEWS]
+                views[VIEWS.index("status")] = failure_message(error)
                 return (gr.skip(), *views, gr.skip(), gr.skip(), *controls_out)
             if link.point is not None:
                 fresh = fresh.clicked(*link.point)
             values = list(render_all(fresh, q, kk, b, h, p, progress=progress, opacity=o, flat=True))
             if link.notes:
-                index = MAIN_VIEWS.index("status")
+                index = VIEWS.index("status")
                 values[index] = f"{values[index]} ({'; '.join(link.notes)})"
             return (*with_link((fresh, *values), q, kk, b, h, names), q, kk, b, h)
 

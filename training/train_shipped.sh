@@ -162,10 +162,10 @@ vr8 | vr9)
 ship-vr)
     # the variable-rate families gabic-small-vr / zou2022-small-vr (one file each, qualities 1..4), from
     # round VR_ROUND (cpu8; round 7's files came from cpu7)
+    vr_round=${VR_ROUND:-cpu8}
     for arch in "${ARCHS[@]}"; do
-        $PY -m gabic ship "runs/$arch-small-vr-${VR_ROUND:-cpu8}" --name "$arch-small-vr"
-        $PY training/record_run.py "runs/$arch-small-vr-${VR_ROUND:-cpu8}"
-        vr_round=${VR_ROUND:-cpu8}
+        $PY -m gabic ship "runs/$arch-small-vr-$vr_round" --name "$arch-small-vr"
+        $PY training/record_run.py "runs/$arch-small-vr-$vr_round"
         cp "runs/vr${vr_round#cpu}-steps" training/runs/ 2>/dev/null || true
         # the card names the run by its committed record (tests/docs/test_training_record.py)
         sed -i 's#"runs/#"training/runs/#g' "assets/weights/$arch-small-vr.json"

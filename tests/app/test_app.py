@@ -50,18 +50,21 @@ def loaded(app: App, photo: Path) -> tuple[Session, dict]:
     return app.load_image(str(photo), **CONTROLS)
 
 
-def test_upload_renders_every_view(loaded: tuple[Session, dict], photo: Path) -> None:
+def test_upload_renders_every_view(app: App, loaded: tuple[Session, dict], photo: Path) -> None:
     session, views = loaded
     assert set(VIEWS) <= set(views)
     assert isinstance(session, Session)
     assert session.image.size == (192, 128) and session.point == (96, 64)
     assert views["status"].startswith("Analysed 192×128")
-    assert views["summary"]["image"]["key"] == image_key(Image.open(photo).convert("RGB"))
+    summary = app.numbers(session, CONTROLS["quality"], CONTROLS["k"])["summary"]  # the Numbers section
+    assert summary["image"]["key"] == image_key(Image.open(photo).convert("RGB"))
     assert len(views["metrics"]) == 2
     assert len(views["neighbours"]["data"]) == 9
     original, reconstruction = (Image.open(path) for path in views["slider_gabic"])  # lossless PNG files
     assert original.size == reconstruction.size == (192, 128)
-    assert views["edge_choice"]["__type__"] == "update" and len(views["edge_choice"]["choices"]) == 9
+    anatomy_controls = [CONTROLS[name] for name in ("quality", "k", "block", "head")]
+    edge_choice = app.anatomy(session, *anatomy_controls)["edge_choice"]  # the Score anatomy section
+    assert edge_choice["__type__"] == "update" and len(edge_choice["choices"]) == 9
     bits = Image.open(views["bits_gabic"])  # a picture: title, map over the photo, colour bar
     assert bits.format == "JPEG" and bits.width == 192 and bits.height > 128
     assert "Bits per pixel here (y + z): GABIC " in views["node_info"]
@@ -75,11 +78,13 @@ def test_quality_change_is_cached(
     calls = []
     monkeypatch.setattr(service, "analyze", lambda *a, **k: calls.append(1))
     start = time.perf_counter()
-    views = app.render(session, **CONTROLS)
-    views2 = app.render(session, **{**CONTROLS, "quality": 2})
+    app.render(session, **CONTROLS)
+    app.render(session, **{**CONTROLS, "quality": 2})
+    summary = app.numbers(session, 1, CONTROLS["k"])["summary"]
+    summary2 = app.numbers(session, 2, CONTROLS["k"])["summary"]
     assert calls == [] and time.perf_counter() - start < 10
-    assert views["summary"]["quality"] == 1 and views2["summary"]["quality"] == 2
-    assert views["summary"]["models"] != views2["summary"]["models"]
+    assert summary["quality"] == 1 and summary2["quality"] == 2
+    assert summary["models"] != summary2["models"]
 
 
 def test_k_change_is_marked_out_of_distribution(app: App, loaded: tuple[Session, dict]) -> None:
@@ -87,7 +92,7 @@ def test_k_change_is_marked_out_of_distribution(app: App, loaded: tuple[Session,
     views = app.render(session, **{**CONTROLS, "k": 3})
     assert "out of distribution" in views["status"]
     assert len(views["neighbours"]["data"]) == 3
-    assert views["summary"]["k"] == 3
+    assert app.numbers(session, CONTROLS["quality"], 3)["summary"]["k"] == 3
 
 
 def test_click_moves_the_node(app: App, loaded: tuple[Session, dict]) -> None:
@@ -134,10 +139,9 @@ def test_rd_and_k_sweep_handlers(
 
 
 def test_api_metrics_matches_the_ui(app: App, loaded: tuple[Session, dict], photo: Path) -> None:
-    _, views = loaded
-    assert app.api_metrics(str(photo), 1, 9) == views["summary"]
     session, _ = loaded
-    assert app.numbers(session, 1, 9) == {"summary": views["summary"]}  # the "Numbers" section
+    # the API gives the numbers the "Numbers" section shows
+    assert app.api_metrics(str(photo), 1, 9) == app.numbers(session, 1, 9)["summary"]
 
 
 def _bad_inputs(tmp: Path) -> dict[str, Path]:

@@ -58,8 +58,8 @@ def test_variable_rate_quality_changes_the_analysis(loaded) -> None:
     app, session, quality = loaded
     if quality != 2.5:
         pytest.skip("one-rate family")
-    low = app.render(session, 1.5, 9, BLOCKS[0], "mean")["summary"]
-    high = app.render(session, 3.5, 9, BLOCKS[0], "mean")["summary"]
+    low = app.numbers(session, 1.5, 9)["summary"]
+    high = app.numbers(session, 3.5, 9)["summary"]
     assert low["quality"] == 1.5 and high["quality"] == 3.5
     assert low["models"]["gabic"]["psnr"] != high["models"]["gabic"]["psnr"]  # each quality its own model
 
