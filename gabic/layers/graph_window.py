@@ -14,13 +14,30 @@ from .windows import WindowGrid, WindowHeads, node_coordinates, pad_to_windows, 
 GRAPH_IMPLEMENTATIONS = ("dense", "pyg")
 
 
+def squared_feature_distances(nodes: Tensor) -> Tensor:
+    r"""``(num_windows, n, n)`` squared Euclidean distances between the L2-normalised features of
+    every pair of nodes of a window,
+    :math:`\lVert\hat x_i\rVert^2 - 2\hat x_i^\top\hat x_j + \lVert\hat x_j\rVert^2` (the kNN's metric)."""
+    with torch.no_grad():
+        unit = F.normalize(nodes, p=2.0, dim=-1)
+        square = (unit * unit).sum(dim=-1, keepdim=True)
+        # the same float operations as square + (-2 * inner) + square^T, in place (no extra n x n buffers)
+        return torch.matmul(unit, unit.transpose(1, 2)).mul_(-2).add_(square).add_(square.transpose(1, 2))
+
+
+def _nearest(distance: Tensor, k: int) -> Tensor:
+    """``(num_windows, n, k)`` indices of the ``k`` smallest entries of each row of ``distance``
+    after the row's smallest (the node itself)."""
+    return torch.topk(distance.neg(), k=k + 1, dim=-1).indices[..., 1:]
+
+
 def knn_in_windows(nodes: Tensor, k: int) -> Tensor:
     r"""Indices of the ``k`` nearest neighbours of every node of every window.
 
     Distances are squared Euclidean distances between L2-normalised node
-    features, :math:`\lVert\hat x_i\rVert^2 - 2\hat x_i^\top\hat x_j + \lVert\hat x_j\rVert^2`;
-    the ``k + 1`` closest are taken with :func:`torch.topk` and the first
-    (the node itself) is dropped, so there are no self loops.
+    features (:func:`squared_feature_distances`); the ``k + 1`` closest are
+    taken with :func:`torch.topk` and the first (the node itself) is dropped,
+    so there are no self loops.
 
     Args:
         nodes: ``(num_windows, n, C)`` node features.
@@ -29,12 +46,7 @@ def knn_in_windows(nodes: Tensor, k: int) -> Tensor:
     Returns:
         ``(num_windows, n, k)`` int64 indices of neighbours inside the window.
     """
-    with torch.no_grad():
-        unit = F.normalize(nodes, p=2.0, dim=-1)
-        square = (unit * unit).sum(dim=-1, keepdim=True)
-        # the same float operations as square + (-2 * inner) + square^T, in place (no extra n x n buffers)
-        distance = torch.matmul(unit, unit.transpose(1, 2)).mul_(-2).add_(square).add_(square.transpose(1, 2))
-        return torch.topk(distance.neg_(), k=k + 1, dim=-1).indices[..., 1:]
+    return _nearest(squared_feature_distances(nodes), k)
 
 
 def edge_attribute_table(window: int, device: torch.device | None = None) -> Tensor:
@@ -154,24 +166,28 @@ class KNNGraphAttention(WindowHeads):
         - ``feature_distance``: ``(num_windows, n, k)`` L2 distance of the normalised features
           the kNN was built on (nearest first).
         """
-        num_windows, n, channels = nodes.shape
-        neighbours = knn_in_windows(nodes, self.k)
+        num_windows, n, _ = nodes.shape
+        squared = squared_feature_distances(nodes)
+        neighbours = _nearest(squared, self.k)
         q, k, _ = self._split_heads(nodes)
-        score, alpha_full = self._dense_weights(q, k, neighbours)
-        kk = neighbours.shape[-1]
         index = neighbours.unsqueeze(1).expand(-1, self.heads, -1, -1)
-        alpha = alpha_full.gather(-1, index)
+        qk_score = torch.matmul(q, k.transpose(-2, -1)).gather(-1, index)
         attribute = self.edge_table[torch.arange(n, device=nodes.device)[:, None], neighbours]
-        edge_score = self.edge_score_per_head().view(1, -1, 1, 1) * attribute.unsqueeze(1)
-        unit = F.normalize(nodes, p=2.0, dim=-1)
-        unit_nb = unit.gather(1, neighbours.reshape(num_windows, n * kk, 1).expand(-1, -1, channels))
-        distance = (unit.unsqueeze(2) - unit_nb.view(num_windows, n, kk, channels)).norm(dim=-1)
+        edge_score = (self.edge_score_per_head().view(1, -1, 1, 1) * attribute.unsqueeze(1)).to(q.dtype)
+        # the softmax over a node's k edges: forward's softmax over the masked row, without the n - k
+        # zeros (taken over a transposed view: PyTorch's CPU softmax over a short last dimension is
+        # ~15x slower than over an outer one)
+        alpha = torch.softmax((qk_score + edge_score).transpose(-1, -2), dim=-2).transpose(-1, -2)
+        # from the kNN's own distance matrix (so the order is the kNN's); a node that is its own
+        # neighbour (only when features tie) is at distance 0 exactly
+        is_self = neighbours == torch.arange(n, device=nodes.device).view(1, n, 1)
+        distance = squared.gather(-1, neighbours).clamp_(min=0).sqrt_().masked_fill_(is_self, 0.0)
         return {
             "neighbours": neighbours,
             "feature_distance": distance,
             "alpha": alpha,
-            "qk_score": score.gather(-1, index),
-            "edge_score": edge_score.expand_as(alpha),
+            "qk_score": qk_score,
+            "edge_score": edge_score,
             "edge_attribute": attribute,
         }
 

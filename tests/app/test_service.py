@@ -328,3 +328,32 @@ def test_export_folder_keeps_the_newest_reports_and_goes_away(tmp_path: Path) ->
     given.write("a.html", "a")
     given.remove()  # a folder the caller gave is never removed
     assert (tmp_path / "reports" / "a.html").is_file()
+
+
+def test_a_new_pair_runs_each_model_on_half_the_threads(
+    weights_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both analyses of a new pair run side by side, each on half of PyTorch's intra-op threads
+    (OpenMP counts them per thread); the caller's count is restored, and the results are those
+    of analyses run one at a time with all threads."""
+    import torch
+
+    seen: dict[str, int] = {}
+    original = service.analyze
+
+    def counting(model, *args, **kwargs):
+        seen[model.arch] = torch.get_num_threads()
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(service, "analyze", counting)
+    image = prepare_image(random_image(64, 96, seed=50))
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        pair = Explorer(WeightsSource(device="cpu")).pair(image, 2)
+        assert seen == {"gabic": 2, "zou2022": 2} and torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)
+    alone = Explorer(WeightsSource(device="cpu"))
+    for arch in ("gabic", "zou2022"):
+        assert pair[arch].data == alone.analysis(image, arch, 2).data

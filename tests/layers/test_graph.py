@@ -195,7 +195,19 @@ def test_explained_graph_is_consistent():
     # feature distances are sorted (nearest first) and are distances of normalised features
     assert torch.all(found["feature_distance"][..., 1:] >= found["feature_distance"][..., :-1] - 1e-6)
     assert torch.all(found["feature_distance"] <= 2 + 1e-6)
+    unit = torch.nn.functional.normalize(block.windows(x), dim=-1)  # (nW, n, C)
+    direct = (unit.unsqueeze(2) - unit[torch.arange(4).view(4, 1, 1), found["neighbours"]]).norm(dim=-1)
+    torch.testing.assert_close(found["feature_distance"], direct, atol=1e-3, rtol=1e-4)
     assert not any(t.requires_grad for t in found.values())
+
+
+def test_a_node_tied_with_its_copy_is_at_distance_zero():
+    """Nodes with equal features tie at distance 0, so a node can be its own neighbour (the
+    reference kNN drops only the first of the k + 1); its distance is then exactly 0."""
+    block = _block(window=4, k=4, seed=3)
+    x = torch.ones(1, 16, 4, 4)  # every node of the one window has the same features
+    found = block.explain(x)
+    assert torch.equal(found["feature_distance"], torch.zeros(1, 16, 4))
 
 
 @pytest.mark.parametrize("training", [False, True])
