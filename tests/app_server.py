@@ -35,13 +35,15 @@ def rss_mb(pid: int) -> float:
 
 @contextlib.contextmanager
 def running_app(weights_dir: Path, log_path: Path, max_side: int = 160, startup_s: float = 240,
-                extra: tuple[str, ...] = ()) -> Iterator[tuple[str, subprocess.Popen]]:  # fmt: skip
-    """``python -m app`` with random weights on 127.0.0.1:<free port>; yields (url, process)."""
+                extra: tuple[str, ...] = (), prefetch: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:  # fmt: skip
+    """``python -m app`` with the weights of ``weights_dir`` on 127.0.0.1:<free port>; yields
+    (url, process). ``prefetch``: analyse other qualities in the background as the app does by
+    default (off for tests, so that each test's timing and cache are its own)."""
     port = free_port()
     env = {**os.environ, "GABIC_WEIGHTS_DIR": str(weights_dir), "GRADIO_ANALYTICS_ENABLED": "False",
            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}  # fmt: skip
     command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
-               "--max-side", str(max_side), "--no-prefetch", "--threads", "2", *extra]  # fmt: skip
+               "--max-side", str(max_side), *([] if prefetch else ["--no-prefetch"]), "--threads", "2", *extra]  # fmt: skip
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/"

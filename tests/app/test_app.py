@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -232,11 +235,36 @@ def test_prefetch_is_bounded(app: App, loaded: tuple[Session, dict], monkeypatch
     submitted = []
     monkeypatch.setattr(app, "prefetch", True)
     monkeypatch.setattr(app._prefetcher, "submit", lambda *args: submitted.append(args))
-    app._pending = 3
+    monkeypatch.setattr(app, "_pending", handlers.PREFETCH_QUEUE - 1)
     app.prefetch_qualities(session.image, 9)
     assert len(submitted) == 1
-    app._pending = 0
     assert handlers.USER_ERRORS
+
+
+def test_prefetch_skips_an_older_image(app: App, loaded: tuple[Session, dict],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """What is queued for an image is skipped once a newer image was queued; the newest runs
+    both analyses, each once."""
+    session, _ = loaded
+    newer = app.new_session(random_image(48, 64, seed=77)).image
+    queued, computed = [], []
+    monkeypatch.setattr(app, "prefetch", True)
+    monkeypatch.setattr(app._prefetcher, "submit", lambda fn, *args: queued.append((fn, args)))
+    monkeypatch.setattr(app.explorer, "analysis", lambda image, arch, *rest: computed.append((image.key, arch)))
+    app.prefetch_qualities(session.image, 9)
+    app.prefetch_qualities(newer, 9)
+    for fn, args in queued:
+        fn(*args)
+    qualities = len(app.explorer.source.common_qualities())
+    assert len(queued) == 2 * qualities and app._pending == 0
+    assert computed == [(newer.key, arch) for _ in range(qualities) for arch in ("gabic", "zou2022")]
+
+
+def test_prefetch_thread_runs_at_the_lowest_priority(app: App) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("thread priorities are set on Linux only")
+    niceness = app._prefetcher.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    assert niceness.result(timeout=30) == 19
 
 
 def test_authors_checkpoint_folder_drives_the_app(

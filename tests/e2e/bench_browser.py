@@ -3,7 +3,8 @@ scrub and an inspector click once the results are cached, measured in Debian's C
 
     .venv/bin/python tests/e2e/bench_browser.py [--weights assets/weights] [--side 512] [--repeats 5]
 
-Starts ``python -m app`` on a free port (``--max-side`` = ``--side``), uploads ``--repeats``
+Starts ``python -m app`` on a free port (``--max-side`` = ``--side``; prefetching the other
+qualities in the background as the app does by default, unless ``--no-prefetch``), uploads ``--repeats``
 photos of ``side`` px on the long side (the scikit-image "chelsea" photo, each a pixel taller so
 that none is cached), then scrubs the quality between two computed values and clicks the
 inspector at new points. A step ends when the browser shows its result (polled every animation
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--weights", default=str(ROOT / "assets" / "weights"))
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-prefetch", action="store_true", help="start the app with --no-prefetch")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench"))
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     work = Path(args.out) / "browser-work"
     work.mkdir(parents=True, exist_ok=True)
     samples: dict[str, list[float]] = {"upload_s": [], "scrub_cached_s": [], "click_cached_s": []}
-    with running_app(Path(args.weights), work / "server.log", max_side=args.side) as (url, _), \
+    with running_app(Path(args.weights), work / "server.log", max_side=args.side,
+                     prefetch=not args.no_prefetch) as (url, _), \
             sync_playwright() as p:  # fmt: skip
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "what": "browser benchmark of the app (tests/e2e/bench_browser.py)",
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "weights": args.weights, "side": args.side, "quality_step": step,
+        "weights": args.weights, "side": args.side, "quality_step": step, "prefetch": not args.no_prefetch,
         "machine": machine_description(),
         "samples": samples,
         "median_s": {name: statistics.median(values) for name, values in samples.items()},
