@@ -45,18 +45,26 @@ vr)
     wait
     ;;
 bd)
+    # only the comparisons whose result files exist (a full-val folder may hold the variable-rate
+    # models and the classic codecs only)
+    shopt -s nullglob
+    have() { for f in "$@"; do [ -f "$OUT/$f" ] || return 1; done; }
+    bd() { $PY -m gabic bdrate "$OUT/$1" "$OUT/$2" --output "$OUT/$3"; }
     for arch in gabic zou2022; do
         # edge against zero padding (anchor: zero), and the variable-rate model against the one-rate
         # models at the four λ, both with edge padding (anchor: one-rate)
-        $PY -m gabic bdrate "$OUT/$arch-small-pad-zero.json" "$OUT/$arch-small-pad-edge.json" \
-            --output "$OUT/bd-$arch-edge-vs-zero.json"
-        $PY -m gabic bdrate "$OUT/$arch-small-pad-edge.json" "$OUT/$arch-small-vr.json" \
-            --output "$OUT/bd-$arch-vr-vs-one-rate.json"
+        have "$arch-small-pad-zero.json" "$arch-small-pad-edge.json" &&
+            bd "$arch-small-pad-zero.json" "$arch-small-pad-edge.json" "bd-$arch-edge-vs-zero.json"
+        have "$arch-small-pad-edge.json" "$arch-small-vr.json" &&
+            bd "$arch-small-pad-edge.json" "$arch-small-vr.json" "bd-$arch-vr-vs-one-rate.json"
     done
-    $PY -m gabic bdrate "$OUT/zou2022-small-pad-edge.json" "$OUT/gabic-small-pad-edge.json" \
-        --output "$OUT/bd-gabic-vs-zou2022.json"
-    $PY -m gabic bdrate "$OUT/zou2022-small-vr.json" "$OUT/gabic-small-vr.json" --output "$OUT/bd-gabic-vs-zou2022-vr.json"
+    have zou2022-small-pad-edge.json gabic-small-pad-edge.json &&
+        bd zou2022-small-pad-edge.json gabic-small-pad-edge.json bd-gabic-vs-zou2022.json
+    have zou2022-small-vr.json gabic-small-vr.json &&
+        bd zou2022-small-vr.json gabic-small-vr.json bd-gabic-vs-zou2022-vr.json
+    have jpeg.json webp.json && bd jpeg.json webp.json bd-webp-vs-jpeg.json
     for anchor in jpeg webp; do
+        have "$anchor.json" || continue
         $PY -m gabic bdrate "$OUT/$anchor.json" "$OUT"/gabic-small-pad-*.json "$OUT"/zou2022-small-pad-*.json \
             "$OUT"/*-small-vr.json --output "$OUT/bd-vs-$anchor.json" $([ "$anchor" = jpeg ] && echo --plot "$OUT/rd")
     done
