@@ -10,8 +10,8 @@
 #   training/train_shipped.sh cpu5            # q1..q4: 1300 more steps from the shipped files (bf16, 8 runs)
 #   training/train_shipped.sh cpu6            # q1..q4: 900 more steps from round 5's shipped files
 #   training/train_shipped.sh vr7             # one variable-rate model per architecture from the q3 files
-#   training/train_shipped.sh vr8|vr9         # rounds 8, 9: the variable-rate models again, from the shipped -vr files
-#   training/train_shipped.sh ship-vr         # assets/weights/{gabic,zou2022}-small-vr + run records
+#   training/train_shipped.sh vr8|vr9|vr10…    # rounds 8, 9, …: the variable-rate models again, from the shipped -vr files
+#   training/train_shipped.sh ship-vr         # assets/weights/{gabic,zou2022}-small-vr + run records (RESULTS=1: quote Kodak)
 #   training/train_shipped.sh ship            # assets/weights + model cards, run records in training/runs/
 #   training/train_shipped.sh kodak           # Kodak eval of both, BD numbers, RD plot, cards quote Kodak
 #   training/train_shipped.sh kodak-vr        # Kodak eval of the two variable-rate models, BD numbers, RD plot
@@ -142,11 +142,12 @@ vr7)
     done
     wait
     ;;
-vr8 | vr9)
+vr8 | vr9 | vr1[0-9])
     # Rounds 8 and 9: both variable-rate models again, from the shipped -vr files (round 8 started from
     # round 7's, round 9 from round 8's), round 7's recipe with the round's number as the seed (other crops
     # and qualities than the round before); one step budget through runs/vrN-steps (round 8: first 1600,
-    # lowered to 1200 before its decay began; the decay is the last 30 % of the budget).
+    # lowered to 1200 before its decay began; round 9: first 2000, raised to 2800 before its decay began;
+    # the decay is the last 30 % of the budget).
     round=${1#vr}
     export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456
     for arch in "${ARCHS[@]}"; do
@@ -161,10 +162,11 @@ vr8 | vr9)
     ;;
 ship-vr)
     # the variable-rate families gabic-small-vr / zou2022-small-vr (one file each, qualities 1..4), from
-    # round VR_ROUND (cpu8; round 7's files came from cpu7)
-    vr_round=${VR_ROUND:-cpu8}
+    # round VR_ROUND (cpu9; round 7's files came from cpu7, round 8's from cpu8)
+    vr_round=${VR_ROUND:-cpu9}
     for arch in "${ARCHS[@]}"; do
-        $PY -m gabic ship "runs/$arch-small-vr-$vr_round" --name "$arch-small-vr"
+        $PY -m gabic ship "runs/$arch-small-vr-$vr_round" --name "$arch-small-vr" \
+            ${RESULTS:+--results "results/kodak/$arch-small-vr.json"}
         $PY training/record_run.py "runs/$arch-small-vr-$vr_round"
         cp "runs/vr${vr_round#cpu}-steps" training/runs/ 2>/dev/null || true
         # the card names the run by its committed record (tests/docs/test_training_record.py)

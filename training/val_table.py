@@ -18,10 +18,12 @@ CURVES = (
     ("gabic-small, zero padding", "gabic-small-pad-zero.json"),
     ("gabic-small, edge padding", "gabic-small-pad-edge.json"),
     ("gabic-small-vr round 7 (edge)", "gabic-small-vr-r7.json"),
+    ("gabic-small-vr round 8 (edge)", "gabic-small-vr-r8.json"),
     ("gabic-small-vr (edge)", "gabic-small-vr.json"),
     ("zou2022-small, zero padding", "zou2022-small-pad-zero.json"),
     ("zou2022-small, edge padding", "zou2022-small-pad-edge.json"),
     ("zou2022-small-vr round 7 (edge)", "zou2022-small-vr-r7.json"),
+    ("zou2022-small-vr round 8 (edge)", "zou2022-small-vr-r8.json"),
     ("zou2022-small-vr (edge)", "zou2022-small-vr.json"),
 )
 #: (BD file, test curve name in it, label)
@@ -34,6 +36,8 @@ COMPARISONS = (
     ("bd-gabic-vs-zou2022-vr.json", "gabic-small-vr", "gabic-small-vr vs zou2022-small-vr"),
     ("bd-gabic-vr-r8-vs-r7.json", "gabic-small-vr", "gabic-small-vr: round 8 vs round 7"),
     ("bd-zou2022-vr-r8-vs-r7.json", "zou2022-small-vr", "zou2022-small-vr: round 8 vs round 7"),
+    ("bd-gabic-vr-r9-vs-r8.json", "gabic-small-vr", "gabic-small-vr: round 9 vs round 8"),
+    ("bd-zou2022-vr-r9-vs-r8.json", "zou2022-small-vr", "zou2022-small-vr: round 9 vs round 8"),
 )
 
 
