@@ -250,7 +250,9 @@ def test_prefetch_skips_an_older_image(app: App, loaded: tuple[Session, dict],
     queued, computed = [], []
     monkeypatch.setattr(app, "prefetch", True)
     monkeypatch.setattr(app._prefetcher, "submit", lambda fn, *args: queued.append((fn, args)))
-    monkeypatch.setattr(app.explorer, "analysis", lambda image, arch, *rest: computed.append((image.key, arch)))
+    monkeypatch.setattr(
+        app.explorer, "analysis", lambda image, arch, *rest: computed.append((image.key, arch))
+    )
     app.prefetch_qualities(session.image, 9)
     app.prefetch_qualities(newer, 9)
     for fn, args in queued:
