@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             explorer.pair(initial, quality)
             log.info("sample %s analysed at q%d in %.1f s", args.sample, quality,
                      time.perf_counter() - start)  # fmt: skip
-            app.prefetch_qualities(initial, explorer.trained_k() or 0)
+            app.prefetcher.qualities(initial, explorer.trained_k() or 0)
         except Exception as error:  # the UI shows the problem; the server still starts
             log.error("could not analyse the sample photo: %s", error)
             initial = None

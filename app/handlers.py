@@ -15,12 +15,8 @@ import contextlib
 import functools
 import logging
 import math
-import os
-import sys
-import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +29,12 @@ from gabic.zoo import CheckpointError
 
 from .exports import ExportFolder, ImageFiles
 from .inputs import DEFAULT_MAX_SIDE, PreparedImage, prepare_image, sample_image
+from .prefetch import Prefetcher
 from .service import Explorer, Pair, Progress
 from .session import Controls, Session, quality_label, quality_value
 from .weights import ARCHS
 
 log = logging.getLogger("gabic.app")
-
-#: Most prefetch tasks (one quality of one image each) waiting at a time.
-PREFETCH_QUEUE = 8
 
 #: Outputs of :meth:`App.render`, in the order the UI wires them.
 #: The score anatomy's edge list and the numbers are drawn by their sections (:meth:`App.anatomy`,
@@ -65,15 +59,6 @@ def _progress_adapter(progress: Any) -> Progress:
             progress(fraction, desc=message)
 
     return report
-
-
-def _lowest_priority() -> None:
-    """Give the calling thread (and the OpenMP threads it starts later) nice 19, on Linux where
-    the nice value is per thread: prefetching then takes only CPU time that the analyses asked
-    for and the browser drawing the page do not want."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _notify(message: str) -> None:
@@ -151,49 +136,12 @@ class App:
         self.exports = ExportFolder(export_dir)
         #: PNG files of the pictures shown (written once per image).
         self.image_files = ImageFiles(self.exports.path)
-        #: Analyse the other qualities of a new image in the background (one worker, few pending).
-        self.prefetch = prefetch
-        self._prefetcher = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="gabic-prefetch", initializer=_lowest_priority
-        )
-        self._pending = 0
-        self._prefetch_key: str | None = None
-        self._pending_lock = threading.Lock()
+        #: Analyses of a new image at the other qualities, in the background (low priority).
+        self.prefetcher = Prefetcher(explorer, enabled=prefetch)
 
     @property
     def export_dir(self) -> Path:
         return self.exports.path
-
-    def prefetch_qualities(self, image: PreparedImage, k: int) -> None:
-        """Queue the analyses of ``image`` at the family's common qualities (those cached cost
-        nothing). The newest image wins: what is still queued for an older one is skipped when
-        its turn comes, and at most :data:`PREFETCH_QUEUE` tasks wait at a time."""
-        if not self.prefetch:
-            return
-        with self._pending_lock:
-            self._prefetch_key = image.key
-        for quality in self.explorer.source.common_qualities():
-            with self._pending_lock:
-                if self._pending >= PREFETCH_QUEUE:
-                    return
-                self._pending += 1
-            self._prefetcher.submit(self._prefetch_one, image, quality, k)
-
-    def _prefetch_one(self, image: PreparedImage, quality: int, k: int) -> None:
-        """Both analyses at ``quality``, one after the other on this low-priority thread (a
-        pair would run Zou2022 on a worker at normal priority); nothing when a newer image
-        was queued since."""
-        try:
-            for arch in ARCHS:
-                with self._pending_lock:
-                    if image.key != self._prefetch_key:
-                        return
-                self.explorer.analysis(image, arch, quality, k if arch == "gabic" else None)
-        except Exception as error:  # prefetching is best effort; the request path reports errors
-            log.info("prefetch of q%s failed: %s", quality, error)
-        finally:
-            with self._pending_lock:
-                self._pending -= 1
 
     # ----------------------------------------------------------------- input
     def new_session(self, source: Any, sample: str | None = None) -> Session:
@@ -211,7 +159,7 @@ class App:
             raise FileNotFoundError(problem)
         session = self.new_session(source, sample)
         views = self.render(session, quality, k, block, head, part, progress)
-        self.prefetch_qualities(session.image, int(k))
+        self.prefetcher.qualities(session.image, int(k))
         return session, views
 
     def load_sample(self, name: str, quality: int, k: int, block: str, head: str, part: str,

@@ -15,7 +15,7 @@ import pytest
 from helpers import random_image, write_authors_checkpoints
 from PIL import Image
 
-from app import handlers, service  # noqa: E402
+from app import handlers, prefetch, service  # noqa: E402
 from app.handlers import VIEWS, App, guarded  # noqa: E402
 from app.inputs import image_key  # noqa: E402
 from app.service import Explorer  # noqa: E402
@@ -232,40 +232,45 @@ def test_demo_builds_with_an_initial_image(app: App, loaded: tuple[Session, dict
 
 def test_prefetch_is_bounded(app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch) -> None:
     session, _ = loaded
+    prefetcher = app.prefetcher
     submitted = []
-    monkeypatch.setattr(app, "prefetch", True)
-    monkeypatch.setattr(app._prefetcher, "submit", lambda *args: submitted.append(args))
-    monkeypatch.setattr(app, "_pending", handlers.PREFETCH_QUEUE - 1)
-    app.prefetch_qualities(session.image, 9)
+    monkeypatch.setattr(prefetcher, "enabled", True)
+    monkeypatch.setattr(prefetcher.executor, "submit", lambda *args: submitted.append(args))
+    monkeypatch.setattr(prefetcher, "pending", prefetch.PREFETCH_QUEUE - 1)
+    prefetcher.qualities(session.image, 9)
     assert len(submitted) == 1
     assert handlers.USER_ERRORS
 
 
-def test_prefetch_skips_an_older_image(app: App, loaded: tuple[Session, dict],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_prefetch_skips_an_older_image(
+    app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What is queued for an image is skipped once a newer image was queued; the newest runs
     both analyses, each once."""
     session, _ = loaded
     newer = app.new_session(random_image(48, 64, seed=77)).image
+    prefetcher = app.prefetcher
     queued, computed = [], []
-    monkeypatch.setattr(app, "prefetch", True)
-    monkeypatch.setattr(app._prefetcher, "submit", lambda fn, *args: queued.append((fn, args)))
+    monkeypatch.setattr(prefetcher, "enabled", True)
+    monkeypatch.setattr(prefetcher.executor, "submit", lambda fn, *args: queued.append((fn, args)))
     monkeypatch.setattr(
-        app.explorer, "analysis", lambda image, arch, *rest: computed.append((image.key, arch))
+        prefetcher.explorer, "analysis", lambda image, arch, *rest: computed.append((image.key, arch))
     )
-    app.prefetch_qualities(session.image, 9)
-    app.prefetch_qualities(newer, 9)
+    prefetcher.qualities(session.image, 9)
+    prefetcher.qualities(newer, 9)
     for fn, args in queued:
         fn(*args)
     qualities = len(app.explorer.source.common_qualities())
-    assert len(queued) == 2 * qualities and app._pending == 0
+    assert len(queued) == 2 * qualities and prefetcher.pending == 0
     assert computed == [(newer.key, arch) for _ in range(qualities) for arch in ("gabic", "zou2022")]
 
 
 def test_prefetch_thread_runs_at_the_lowest_priority(app: App) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("thread priorities are set on Linux only")
-    niceness = app._prefetcher.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    niceness = app.prefetcher.executor.submit(
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    )
     assert niceness.result(timeout=30) == 19
 
 
