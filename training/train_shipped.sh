@@ -143,8 +143,8 @@ vr7)
     wait
     ;;
 vr8 | vr9 | vr1[0-9])
-    # Rounds 8 and 9: both variable-rate models again, from the shipped -vr files (round 8 started from
-    # round 7's, round 9 from round 8's), round 7's recipe with the round's number as the seed (other crops
+    # Rounds 8 and later: both variable-rate models again, from the shipped -vr files (each round starts
+    # from the round before's), round 7's recipe with the round's number as the seed (other crops
     # and qualities than the round before); one step budget through runs/vrN-steps (round 8: first 1600,
     # lowered to 1200 before its decay began; round 9: first 2000, raised to 2800 before its decay began;
     # the decay is the last 30 % of the budget).

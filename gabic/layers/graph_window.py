@@ -27,8 +27,9 @@ def squared_feature_distances(nodes: Tensor) -> Tensor:
 
 def _nearest(distance: Tensor, k: int) -> Tensor:
     """``(num_windows, n, k)`` indices of the ``k`` smallest entries of each row of ``distance``
-    after the row's smallest (the node itself)."""
-    return torch.topk(distance.neg(), k=k + 1, dim=-1).indices[..., 1:]
+    after the row's smallest (the node itself). Negates ``distance`` in place (no n x n copy on
+    the codec's path)."""
+    return torch.topk(distance.neg_(), k=k + 1, dim=-1).indices[..., 1:]
 
 
 def knn_in_windows(nodes: Tensor, k: int) -> Tensor:
@@ -166,13 +167,14 @@ class KNNGraphAttention(WindowHeads):
         - ``feature_distance``: ``(num_windows, n, k)`` L2 distance of the normalised features
           the kNN was built on (nearest first).
         """
-        num_windows, n, _ = nodes.shape
-        squared = squared_feature_distances(nodes)
-        neighbours = _nearest(squared, self.k)
+        n = nodes.shape[1]
+        negated = squared_feature_distances(nodes)
+        neighbours = _nearest(negated, self.k)  # negates the distances in place
+        centre = torch.arange(n, device=nodes.device).view(1, n, 1)
         q, k, _ = self._split_heads(nodes)
         index = neighbours.unsqueeze(1).expand(-1, self.heads, -1, -1)
         qk_score = torch.matmul(q, k.transpose(-2, -1)).gather(-1, index)
-        attribute = self.edge_table[torch.arange(n, device=nodes.device)[:, None], neighbours]
+        attribute = self.edge_table[centre, neighbours]
         edge_score = (self.edge_score_per_head().view(1, -1, 1, 1) * attribute.unsqueeze(1)).to(q.dtype)
         # the softmax over a node's k edges: forward's softmax over the masked row, without the n - k
         # zeros (taken over a transposed view: PyTorch's CPU softmax over a short last dimension is
@@ -180,8 +182,13 @@ class KNNGraphAttention(WindowHeads):
         alpha = torch.softmax((qk_score + edge_score).transpose(-1, -2), dim=-2).transpose(-1, -2)
         # from the kNN's own distance matrix (so the order is the kNN's); a node that is its own
         # neighbour (only when features tie) is at distance 0 exactly
-        is_self = neighbours == torch.arange(n, device=nodes.device).view(1, n, 1)
-        distance = squared.gather(-1, neighbours).clamp_(min=0).sqrt_().masked_fill_(is_self, 0.0)
+        distance = (
+            negated.gather(-1, neighbours)
+            .neg_()
+            .clamp_(min=0)
+            .sqrt_()
+            .masked_fill_(neighbours == centre, 0.0)
+        )
         return {
             "neighbours": neighbours,
             "feature_distance": distance,
