@@ -1,4 +1,4 @@
-"""One timed round of training of all eight shipped models on one GPU, with one common step budget.
+"""One timed round of training of the shipped models on one GPU, with one common step budget.
 
 The shipped models are small, so one GPU runs all of them at once: GABIC and Zou2022 at q1..q4, each
 started from its architecture's q4 parent (q4 goes on training at its own λ, q1..q3 are fine-tuned to
@@ -9,17 +9,24 @@ writes that number to a file that every run reads (``python -m gabic train --ste
 then stops at exactly that step, and the --final-decay lr drop lands at the same step for all.
 
     python training/gpu_round.py train --root DIR --seconds 450 [-- extra train arguments]
+    python training/gpu_round.py train --variable-rate --root DIR --seconds 450 --parent W [-- ...]
     python training/gpu_round.py pack --root DIR --arch gabic --to OUTDIR [--logs]
+    python training/gpu_round.py unpack FILES_AT --suffix gpuN    # back on this machine
 
 ``pack`` writes each run's validation-selected weights as fp16 safetensors (the device's file-return
-limits) and, with --logs, one tar.gz of every run's log.jsonl, val.jsonl, state.json and stdout.
+limits) and, with --logs, one tar.gz of every run's log.jsonl, val.jsonl, state.json, parent card, file list and stdout.
 
-How the shipped rounds reached a lent GPU machine (which gets a copy of the working tree, at most 64 MiB,
-and sends back at most 64 MiB): BSDS500 train and the first 24 val photos copied into an ignored folder
-(``.gpu/data/bsds500``, passed as --train-dir/--val-dir), the parents converted to fp16 beside their run
-folders (bound buffers kept fp32), the large tracked weights left out of the index for the call
-(``git rm --cached`` then ``git reset``), and CompressAI + pytorch-msssim carried as cp312 wheels. Eight
-fp16 models are ~82 MB, so they came back in two calls (GABIC, then Zou2022).
+With ``--variable-rate`` a round has two runs, ``gabic-small-vr`` and ``zou2022-small-vr``, each from
+``--parent`` (``{arch}`` filled in). ``unpack`` turns the files a device call brought back into local
+run folders ``runs/<arch>-small-vr-<suffix>/`` for ``gabic ship``.
+
+Getting there: the lent machine gets a copy of the working tree (at most 64 MiB) and has no network.
+``training/gpu_prepare.sh`` gathers BSDS500 train, the first 24 val photos and the CompressAI and
+pytorch-msssim wheels in the ignored ``.gpu/`` and takes the one-rate weight files out of the index
+for the call (``restore`` puts them back); ``training/gpu_session.sh`` is the one prepared command run
+there (benchmark, variable-rate round, ``pack``). Rounds 1 and 2 (eight one-rate runs) went the same
+way by hand, with fp16 parents beside their run folders; eight fp16 models are ~82 MB, so they came
+back in two calls (GABIC, then Zou2022).
 """
 
 from __future__ import annotations
@@ -38,8 +45,9 @@ ARCHS = ("gabic", "zou2022")
 QUALITIES = (1, 2, 3, 4)
 
 
-def run_name(arch: str, quality: int) -> str:
-    return f"{arch}-small-q{quality}"
+def run_name(arch: str, quality: int | None) -> str:
+    """``gabic-small-q3`` for a one-rate run, ``gabic-small-vr`` for a variable-rate one (quality None)."""
+    return f"{arch}-small-vr" if quality is None else f"{arch}-small-q{quality}"
 
 
 def steps_done(run: Path) -> int:
@@ -59,12 +67,15 @@ def train_round(args: argparse.Namespace, extra: list[str]) -> int:
     processes: dict[str, subprocess.Popen] = {}
     started = time.time()
     deadline = started + args.seconds
+    # one variable-rate run per architecture, or one run per architecture and quality
+    qualities = [None] if args.variable_rate else args.qualities
     for arch in ARCHS:
-        for quality in args.qualities:
+        for quality in qualities:
             parent = args.parent.format(arch=arch, quality=quality)
             name = run_name(arch, quality)
-            command = [sys.executable, "-W", "ignore", "-m", "gabic", "train", "--arch", arch,
-                       "--quality", str(quality), "--init-from", parent, "--out", str(root / name),
+            rate = ["--variable-rate"] if quality is None else ["--quality", str(quality)]
+            command = [sys.executable, "-W", "ignore", "-m", "gabic", "train", "--arch", arch, *rate,
+                       "--init-from", parent, "--out", str(root / name),
                        "--steps", "1000000", "--steps-file", str(steps_file), "--no-progress", *extra]  # fmt: skip
             stdout = open(root / f"{name}.stdout", "w")  # noqa: SIM115
             processes[name] = subprocess.Popen(command, stdout=stdout, stderr=subprocess.STDOUT)
@@ -147,24 +158,66 @@ def pack(args: argparse.Namespace) -> int:
 
     root, target = Path(args.root), Path(args.to)
     target.mkdir(parents=True, exist_ok=True)
-    for quality in QUALITIES:
+    for quality in (*QUALITIES, None):
         run = root / run_name(args.arch, quality)
         if not run.is_dir():
             continue
         source = run / "best.safetensors"
         if not source.is_file():
             source = run / "weights.safetensors"
-        half = half_storage(load_file(str(source)))
+        state = load_file(str(source))
+        half = half_storage(state)
+        # the entropy bottleneck's own parameters stay fp32 (a few thousand numbers): `gabic ship`
+        # builds the coder's tables from them, which then equal those of shipping the run folder itself
+        half.update({k: v for k, v in state.items() if k.startswith("entropy_bottleneck.")})
         save_file(half, str(target / f"{run.name}.safetensors"), metadata={"source": source.name})
     if args.logs:
         with tarfile.open(target / "logs.tar.gz", "w:gz") as tar:
             for run in sorted(p for p in root.iterdir() if p.is_dir()):
-                for name in ("log.jsonl", "val.jsonl", "state.json"):
+                for name in ("log.jsonl", "val.jsonl", "state.json", "parent_card.json", "train_files.json"):
                     if (run / name).is_file():
                         tar.add(run / name, arcname=f"{run.name}/{name}")
             for stdout in sorted(root.glob("*.stdout")):
                 tar.add(stdout, arcname=stdout.name)
     return 0
+
+
+def unpack(args: argparse.Namespace) -> int:
+    """Turn what a device call brought back (``pack``'s files) into local run folders
+    ``runs/<arch>-small-<rate>-<suffix>/``: the weights under the name ``pack`` read them from
+    (``best.safetensors``, or ``weights.safetensors`` for a run that never validated) beside its logs,
+    ready for ``python -m gabic ship`` and ``training/record_run.py``."""
+    from safetensors import safe_open
+
+    source, runs = Path(args.source), Path(args.runs)
+    logged: dict[str, bytes] = {}  # "gabic-small-vr/val.jsonl" -> contents
+    if (source / "logs.tar.gz").is_file():
+        with tarfile.open(source / "logs.tar.gz") as tar:
+            for member in tar.getmembers():
+                extracted = tar.extractfile(member) if member.isfile() else None
+                if extracted is not None:
+                    logged[member.name] = extracted.read()
+    made = []
+    for weights in sorted(source.glob("*-small-*.safetensors")):
+        run = weights.name.removesuffix(".safetensors")
+        target = runs / f"{run}-{args.suffix}"
+        if target.exists():
+            print(f"{target} exists: left as it is", file=sys.stderr)
+            return 1
+        target.mkdir(parents=True)
+        # pack recorded which file it halved: the validation-selected one, or the last weights
+        with safe_open(str(weights), framework="pt") as opened:
+            packed_from = (opened.metadata() or {}).get("source", "best.safetensors")
+        (target / packed_from).write_bytes(weights.read_bytes())
+        for member, contents in logged.items():
+            folder, _, name = member.partition("/")
+            if folder == run and name and "/" not in name:
+                (target / name).write_bytes(contents)
+        if f"{run}.stdout" in logged:
+            (target / "stdout.txt").write_bytes(logged[f"{run}.stdout"])
+        made.append(str(target))
+    print("\n".join(made) if made else f"{source}: no *-small-*.safetensors")
+    return 0 if made else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         help="weights each run starts from; {arch} and {quality} are filled in",
     )
     train_parser.add_argument("--qualities", type=int, nargs="+", default=list(QUALITIES))
+    train_parser.add_argument(
+        "--variable-rate",
+        action="store_true",
+        help="one variable-rate run per architecture (<arch>-small-vr) instead of one per quality",
+    )
     train_parser.add_argument("--calibrate-after", type=float, default=60.0)
     train_parser.add_argument("--calibrate-window", type=float, default=40.0)
     train_parser.add_argument(
@@ -196,9 +254,18 @@ def main(argv: list[str] | None = None) -> int:
     pack_parser.add_argument("--arch", choices=ARCHS, required=True)
     pack_parser.add_argument("--to", required=True)
     pack_parser.add_argument("--logs", action="store_true")
+    unpack_parser = sub.add_parser("unpack")
+    unpack_parser.add_argument("source", help="the folder the device tool's files came back to")
+    unpack_parser.add_argument("--suffix", required=True, help="the round's name, e.g. gpu1")
+    unpack_parser.add_argument("--runs", default="runs")
     args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return train_round(args, extra) if args.command == "train" else pack(args)
+    commands = {
+        "train": lambda: train_round(args, extra),
+        "pack": lambda: pack(args),
+        "unpack": lambda: unpack(args),
+    }
+    return commands[args.command]()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from helpers import TINY_CONFIG, random_image
 from gabic import codec, zoo
 from gabic.train import cli
 from gabic.train.ship import ship
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +57,46 @@ def test_one_rate_run_needs_its_quality(tmp_path):
     (run / "state.json").write_text(json.dumps({"config": TINY_CONFIG.to_dict(), "arch": "gabic"}))
     with pytest.raises(ValueError, match="pass --quality"):
         ship(run, "gabic-small", None, out_dir=tmp_path)
+
+
+def test_a_gpu_round_comes_back_as_a_run_folder_that_ships(variable_rate_run, tmp_path, monkeypatch):
+    """training/gpu_round.py: ``pack`` on the device (fp16 weights, logs in one tar.gz), ``unpack``
+    here (a run folder with the weights under the name they were packed from), then ``gabic ship``
+    gives the same tensors as shipping the run folder itself."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    sys.path.insert(0, str(ROOT / "training"))
+    try:
+        import gpu_round
+    finally:
+        sys.path.remove(str(ROOT / "training"))
+    device_root = tmp_path / "device"
+    shutil.copytree(variable_rate_run, device_root / "zou2022-small-vr")
+    (device_root / "zou2022-small-vr.stdout").write_text("console\n")
+    returned = tmp_path / "returned"
+    assert (
+        gpu_round.main(
+            ["pack", "--root", str(device_root), "--arch", "zou2022", "--to", str(returned), "--logs"]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in returned.iterdir()) == ["logs.tar.gz", "zou2022-small-vr.safetensors"]
+
+    runs = tmp_path / "runs"
+    assert gpu_round.main(["unpack", str(returned), "--suffix", "gpu9", "--runs", str(runs)]) == 0
+    unpacked = runs / "zou2022-small-vr-gpu9"
+    for name in ("best.safetensors", "state.json", "val.jsonl", "log.jsonl", "stdout.txt"):
+        assert (unpacked / name).is_file(), name
+    assert (unpacked / "stdout.txt").read_text() == "console\n"
+    assert (
+        gpu_round.main(["unpack", str(returned), "--suffix", "gpu9", "--runs", str(runs)]) == 1
+    )  # never overwrites
+
+    shipped = ship(unpacked, "zou2022-small", None, out_dir=tmp_path / "from-device")
+    reference = ship(variable_rate_run, "zou2022-small", None, out_dir=tmp_path / "direct")
+    card = json.loads(shipped.with_suffix(".json").read_text())
+    assert card["training"]["weights_file"] == "best.safetensors"
+    a, b = load_file(str(shipped)), load_file(str(reference))
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
