@@ -36,7 +36,9 @@ def quality_argument(text: str) -> float:
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
-                        help="shipped model (gabic-small, zou2022-small) or a weights file")  # fmt: skip
+                        help="shipped model: gabic-small-vr, zou2022-small-vr (variable rate, any quality "
+                             "in 1..4), gabic-small, zou2022-small (one file per quality 1, 2, 3, 4); "
+                             "or a weights file")  # fmt: skip
     parser.add_argument("--quality", type=quality_argument,
                         help="1..4 (the paper's four λ); any value in between for a variable-rate model")  # fmt: skip
     parser.add_argument("--arch", choices=["gabic", "zou2022"], help="for a checkpoint path")
