@@ -197,13 +197,17 @@ def unpack(args: argparse.Namespace) -> int:
                 extracted = tar.extractfile(member) if member.isfile() else None
                 if extracted is not None:
                     logged[member.name] = extracted.read()
+    packed = {
+        path.name.removesuffix(".safetensors"): path for path in sorted(source.glob("*-small-*.safetensors"))
+    }
+    targets = {run: runs / f"{run}-{args.suffix}" for run in packed}
+    existing = [str(target) for target in targets.values() if target.exists()]
+    if existing:  # checked before anything is written: a refused unpack leaves no half-made folders
+        print(f"{', '.join(existing)} exist(s): nothing unpacked", file=sys.stderr)
+        return 1
     made = []
-    for weights in sorted(source.glob("*-small-*.safetensors")):
-        run = weights.name.removesuffix(".safetensors")
-        target = runs / f"{run}-{args.suffix}"
-        if target.exists():
-            print(f"{target} exists: left as it is", file=sys.stderr)
-            return 1
+    for run, weights in packed.items():
+        target = targets[run]
         target.mkdir(parents=True)
         # pack recorded which file it halved: the validation-selected one, or the last weights
         with safe_open(str(weights), framework="pt") as opened:
@@ -260,12 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     unpack_parser.add_argument("--runs", default="runs")
     args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    commands = {
-        "train": lambda: train_round(args, extra),
-        "pack": lambda: pack(args),
-        "unpack": lambda: unpack(args),
-    }
-    return commands[args.command]()
+    if args.command == "train":
+        return train_round(args, extra)
+    return pack(args) if args.command == "pack" else unpack(args)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,19 +58,18 @@ def test_one_rate_run_needs_its_quality(tmp_path):
         ship(run, "gabic-small", None, out_dir=tmp_path)
 
 
-def test_a_gpu_round_comes_back_as_a_run_folder_that_ships(variable_rate_run, tmp_path, monkeypatch):
+def test_a_gpu_round_comes_back_as_a_run_folder_that_ships(variable_rate_run, tmp_path):
     """training/gpu_round.py: ``pack`` on the device (fp16 weights, logs in one tar.gz), ``unpack``
     here (a run folder with the weights under the name they were packed from), then ``gabic ship``
     gives the same tensors as shipping the run folder itself."""
+    import importlib.util
     import shutil
 
     from safetensors.torch import load_file
 
-    sys.path.insert(0, str(ROOT / "training"))
-    try:
-        import gpu_round
-    finally:
-        sys.path.remove(str(ROOT / "training"))
+    spec = importlib.util.spec_from_file_location("gpu_round", ROOT / "training" / "gpu_round.py")
+    gpu_round = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_round)
     device_root = tmp_path / "device"
     shutil.copytree(variable_rate_run, device_root / "zou2022-small-vr")
     (device_root / "zou2022-small-vr.stdout").write_text("console\n")
