@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,21 @@ def default_workers(device: torch.device) -> int:
     return max(1, min(8, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU computes bfloat16 natively (the ``avx512_bf16`` or ``amx_bf16`` flag of
+    ``/proc/cpuinfo``, or of ``cpuinfo`` when given); ``None`` where that file cannot be read.
+
+    Without it, bfloat16 autocast on the CPU is emulated and far slower than float32 (a training
+    step of the shipped configuration: 113 s against 6.0 s on an AVX2-only AMD EPYC)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags = {word for line in cpuinfo.splitlines() if line.startswith("flags") for word in line.split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def setup(args: argparse.Namespace) -> Trainer:
     """Process group, model, optimizers and data of a run whose flags are resolved (see
     :func:`gabic.train.cli.apply_recipe`)."""
@@ -131,6 +147,9 @@ def setup(args: argparse.Namespace) -> Trainer:
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
     bf16 = args.bf16 if args.bf16 is not None else device.type == "cuda" and torch.cuda.is_bf16_supported()
     args = argparse.Namespace(**{**vars(args), "bf16": bf16})
+    if bf16 and device.type == "cpu" and cpu_has_native_bf16() is False and rank == 0:
+        print("warning: --bf16 on a CPU without AVX512-BF16 or AMX: bfloat16 is emulated there and a "
+              "step is many times slower than in float32 (--no-bf16)", file=sys.stderr)  # fmt: skip
     config = resolve_config(args.config)
     if args.variable_rate:
         config, lmbda = config.with_rate_levels(len(QUALITY_LAMBDAS)), None

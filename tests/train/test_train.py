@@ -14,7 +14,7 @@ import torch
 from helpers import TINY_CONFIG, random_image
 from safetensors.torch import load_file
 
-from gabic.train import cli, runfolder
+from gabic.train import cli, runfolder, trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -275,6 +275,25 @@ def test_bf16_training_runs_and_records_the_option(tiny_data, tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert all(math.isfinite(r["loss"]) for r in log)
     assert json.loads((out / "state.json").read_text())["args"]["bf16"] is True
+
+
+def test_native_bf16_is_read_from_the_cpu_flags():
+    avx2_only = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    assert trainer.cpu_has_native_bf16(avx2_only) is False
+    assert trainer.cpu_has_native_bf16(avx2_only.replace("avx2", "avx2 avx512f avx512_bf16")) is True
+    assert trainer.cpu_has_native_bf16(avx2_only.replace("fma", "fma amx_bf16 amx_tile")) is True
+    # "avx512_bf16" as part of another word is no flag
+    assert trainer.cpu_has_native_bf16(avx2_only.replace("fma", "fma xavx512_bf16")) is False
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns(tiny_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: False)
+    _run(_args(tiny_data, tmp_path / "emulated", 1) + ["--bf16"])
+    assert "--no-bf16" in capsys.readouterr().err
+    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: True)
+    _run(_args(tiny_data, tmp_path / "native", 1) + ["--bf16"])
+    _run(_args(tiny_data, tmp_path / "float32", 1))
+    assert "bf16" not in capsys.readouterr().err
 
 
 def test_lineage_survives_shipping_over_the_parent_file(tiny_data, tmp_path):
