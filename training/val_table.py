@@ -20,12 +20,14 @@ CURVES = (
     ("gabic-small-vr round 7 (edge)", "gabic-small-vr-r7.json"),
     ("gabic-small-vr round 8 (edge)", "gabic-small-vr-r8.json"),
     ("gabic-small-vr round 9 (edge)", "gabic-small-vr-r9.json"),
+    ("gabic-small-vr round 10 (edge)", "gabic-small-vr-r10.json"),
     ("gabic-small-vr (edge)", "gabic-small-vr.json"),
     ("zou2022-small, zero padding", "zou2022-small-pad-zero.json"),
     ("zou2022-small, edge padding", "zou2022-small-pad-edge.json"),
     ("zou2022-small-vr round 7 (edge)", "zou2022-small-vr-r7.json"),
     ("zou2022-small-vr round 8 (edge)", "zou2022-small-vr-r8.json"),
     ("zou2022-small-vr round 9 (edge)", "zou2022-small-vr-r9.json"),
+    ("zou2022-small-vr round 10 (edge)", "zou2022-small-vr-r10.json"),
     ("zou2022-small-vr (edge)", "zou2022-small-vr.json"),
 )
 #: (BD file, test curve name in it, label)
@@ -42,6 +44,8 @@ COMPARISONS = (
     ("bd-zou2022-vr-r9-vs-r8.json", "zou2022-small-vr", "zou2022-small-vr: round 9 vs round 8"),
     ("bd-gabic-vr-r10-vs-r9.json", "gabic-small-vr", "gabic-small-vr: round 10 vs round 9"),
     ("bd-zou2022-vr-r10-vs-r9.json", "zou2022-small-vr", "zou2022-small-vr: round 10 vs round 9"),
+    ("bd-gabic-vr-r11-vs-r10.json", "gabic-small-vr", "gabic-small-vr: round 11 vs round 10"),
+    ("bd-zou2022-vr-r11-vs-r10.json", "zou2022-small-vr", "zou2022-small-vr: round 11 vs round 10"),
 )
 
 
