@@ -5,6 +5,11 @@ and q4. The zero-padded ones were recorded before the restructuring of issue 15 
 still the bytes of every earlier release; the edge-padded ones (the default since issue 17)
 were recorded when edge padding was introduced. A deliberate codec or weight change updates
 them in the same commit and says why in its message.
+
+The bytes depend on the CPU's kernels as well: where PyTorch runs its AVX2 kernels (an
+AVX2-only CPU) the transforms sum in another order, and for one of these containers a latent
+rounds the other way. Those containers have their own hashes (``ON_AVX2``), recorded on an
+AVX2-only AMD EPYC from the code and weights of commit 49e0e82.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import torch
 from helpers import random_image
 
 from gabic import codec, zoo
@@ -32,6 +38,12 @@ EXPECTED_EDGE_PAD = {
 }
 
 
+#: (model, quality, padding) -> SHA-256 where ``torch.backends.cpu.get_cpu_capability()`` is "AVX2"
+ON_AVX2 = {
+    ("zou2022-small", 1, "edge"): "ef33de74fc9b70d1cfab9e9804e47fc8f6fdbd3ef1326136d2ae14670f109aca",
+}
+
+
 @pytest.mark.parametrize("pad,expected", [("zero", EXPECTED_ZERO_PAD), ("edge", EXPECTED_EDGE_PAD)])
 @pytest.mark.parametrize("name,quality", sorted(EXPECTED_ZERO_PAD))
 def test_container_sha256_is_unchanged(name: str, quality: int, pad: str, expected: dict) -> None:
@@ -39,4 +51,7 @@ def test_container_sha256_is_unchanged(name: str, quality: int, pad: str, expect
         pytest.fail(f"{name} q{quality} is not in assets/weights")
     model = zoo.load(name, quality, device="cpu")
     data = codec.compress(model, random_image(80, 136, seed=7), pad=pad)
-    assert hashlib.sha256(data).hexdigest() == expected[(name, quality)]
+    want = expected[(name, quality)]
+    if torch.backends.cpu.get_cpu_capability() == "AVX2":
+        want = ON_AVX2.get((name, quality, pad), want)
+    assert hashlib.sha256(data).hexdigest() == want
