@@ -43,12 +43,12 @@ COMMON=(--train-dir "$DATA/bsds500/train" --val-dir "$DATA/bsds500/val" --thread
 # model cards record each file's whole chain of runs.
 run_suffix() { echo -cpu6; }
 
-# --bf16 where the CPU computes bfloat16 natively (AVX512-BF16 or AMX), --no-bf16 elsewhere: on an AVX2-only
-# AMD EPYC a bf16 step took 113 s against 6.0 s in float32 (round 11). BF16=--bf16 / --no-bf16 overrides.
+# --bf16 where the CPU computes bfloat16 natively (gabic.train.trainer.cpu_has_native_bf16), --no-bf16
+# elsewhere: on an AVX2-only AMD EPYC a bf16 step took 113 s against 6.0 s in float32 (round 11).
+# BF16=--bf16 / --no-bf16 overrides.
 bf16_flag() {
-    if [ -n "${BF16:-}" ]; then echo "$BF16"
-    elif grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then echo --bf16
-    else echo --no-bf16; fi
+    if [ -n "${BF16:-}" ]; then echo "$BF16"; return; fi
+    $PY -W ignore -c 'from gabic.train.trainer import cpu_has_native_bf16; print("--bf16" if cpu_has_native_bf16() else "--no-bf16")'
 }
 
 # A CPU round from the shipped files: from_shipped ROUND QUALITY..., both architectures, one thread each,
@@ -160,6 +160,7 @@ vr8 | vr9 | vr1[0-9])
     # the last 30 % of the budget). Transforms under bf16 where the CPU has it (bf16_flag; round 11
     # ran in float32 on an AVX2-only CPU).
     round=${1#vr}
+    bf16=$(bf16_flag)
     export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456
     for arch in "${ARCHS[@]}"; do
         out="runs/$arch-small-vr-cpu$round"
@@ -167,7 +168,7 @@ vr8 | vr9 | vr1[0-9])
         $PY -W ignore -m gabic train --arch "$arch" --variable-rate \
             --init-from "assets/weights/$arch-small-vr.safetensors" --out "$out" --steps 3000 \
             --steps-file "runs/vr$round-steps" --batch-size 8 --patch-size 256 --lr 1e-4 --gain-lr 1e-3 --warmup 50 \
-            --val-every 200 --val-images 24 --final-decay 0.3 "$(bf16_flag)" --seed "$round" "${COMMON[@]}" > "$out/stdout.txt" 2>&1 &
+            --val-every 200 --val-images 24 --final-decay 0.3 "$bf16" --seed "$round" "${COMMON[@]}" > "$out/stdout.txt" 2>&1 &
     done
     wait
     ;;
