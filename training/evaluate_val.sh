@@ -74,7 +74,7 @@ bd)
     for anchor in jpeg webp; do
         have "$anchor.json" || continue
         $PY -m gabic bdrate "$OUT/$anchor.json" "$OUT"/gabic-small-pad-*.json "$OUT"/zou2022-small-pad-*.json \
-            "$OUT"/*-small-vr.json --output "$OUT/bd-vs-$anchor.json" $([ "$anchor" = jpeg ] && echo --plot "$OUT/rd")
+            "$OUT"/*-small-vr.json "$OUT"/*-small-vr-reference.json --output "$OUT/bd-vs-$anchor.json" $([ "$anchor" = jpeg ] && echo --plot "$OUT/rd")
     done
     ;;
 *)
