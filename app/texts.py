@@ -47,9 +47,9 @@ EXPORT = """Download everything shown (images, numbers and interactive figures) 
 opens offline — handy to hand out in class."""
 
 BITS_READABLE = """The maps are drawn over the photo (*map opacity*: 0 shows only the photo). Colours end at the
-99th percentile of the pixels inside the **dotted box**: the codec pads the photo to a multiple of 64 px,
-and the latent cells outside the box straddle that padding and carry its bits, so they would otherwise
-set the whole scale."""
+99th percentile of the pixels inside the **dotted box**: the codec pads the photo on the right and at the
+bottom to a multiple of 64 px, and the latent cells outside the box straddle that padding and carry the
+bits of the one ring of padding cells it codes, so they would otherwise set the whole scale."""
 
 ENTROPY = """The **hyperprior** (z) predicts a mean μ and a scale σ for every element of the latent y; the
 **slices** are coded one after the other, each predicting μ and σ from the hyperprior *and* the slices

@@ -54,7 +54,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         model = codec.with_k(model, args.k)
     image = load_image(args.input)
     start = time.perf_counter()
-    data = codec.compress_tensor(model, image_to_tensor(image), pad=args.pad)
+    data = codec.compress_tensor(model, image_to_tensor(image), pad=args.pad, layout=args.layout)
     elapsed = time.perf_counter() - start
     Path(args.output).write_bytes(data)
     bpp = len(data) * 8 / (image.width * image.height)
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pad", choices=["edge", "zero"], default="edge",
                    help="padding to a multiple of 64: repeat the edge pixels (default) or zeros (the "
                    "reference codecs' rule, for paper-conformant numbers)")  # fmt: skip
+    p.add_argument("--layout", choices=["compact", "reference"], default="compact",
+                   help="compact (default): the image in the top-left corner of the padded canvas, latent "
+                   "cells more than one cell beyond it not coded; reference: the padding split evenly, "
+                   "every cell coded (container versions 1/2)")  # fmt: skip
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("decompress", help=".gabic bitstream -> PNG")
     p.add_argument("input")

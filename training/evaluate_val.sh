@@ -4,6 +4,7 @@
 #   training/evaluate_val.sh fixed            # gabic-small, zou2022-small q1..q4, --pad zero and edge
 #   training/evaluate_val.sh classic          # JPEG, WebP, AVIF (Pillow)
 #   training/evaluate_val.sh vr DIR SUFFIX    # DIR/{arch}-small{SUFFIX}.safetensors at q1..q4, --pad edge
+#                                             # (LAYOUT=reference: that layout, results named *-reference.json)
 #   training/evaluate_val.sh bd               # BD-rate tables of whatever results exist
 # One thread per run; results in results/bsds500-val/. Selection never looks at Kodak.
 # IMAGES (default 24) limits each run to the first photos of val by name: the session that made the
@@ -37,10 +38,12 @@ classic)
 vr)
     dir=${2:?folder of the variable-rate files}
     suffix=${3:-}
+    layout=${LAYOUT:-compact}
+    tag=$([ "$layout" = reference ] && echo -reference || true)
     for arch in gabic zou2022; do
-        $PY -W ignore -m gabic eval "$DATA/bsds500/val" --max-images "$IMAGES" \
+        $PY -W ignore -m gabic eval "$DATA/bsds500/val" --max-images "$IMAGES" --layout "$layout" \
             --model "$dir/$arch-small$suffix.safetensors" --quality 1 2 3 4 --name "$arch-small$suffix" --threads 1 --no-progress \
-            --output "$OUT/$arch-small$suffix.json" > "$OUT/$arch-small$suffix.log" 2>&1 &
+            --output "$OUT/$arch-small$suffix$tag.json" > "$OUT/$arch-small$suffix$tag.log" 2>&1 &
     done
     wait
     ;;
@@ -52,11 +55,16 @@ bd)
     bd() { $PY -m gabic bdrate "$OUT/$1" "$OUT/$2" --output "$OUT/$3"; }
     for arch in gabic zou2022; do
         # edge against zero padding (anchor: zero), and the variable-rate model against the one-rate
-        # models at the four λ, both with edge padding (anchor: one-rate)
+        # models at the four λ, both with edge padding and in the same layout (anchor: one-rate; the
+        # one-rate results are of the reference layout)
         have "$arch-small-pad-zero.json" "$arch-small-pad-edge.json" &&
             bd "$arch-small-pad-zero.json" "$arch-small-pad-edge.json" "bd-$arch-edge-vs-zero.json"
-        have "$arch-small-pad-edge.json" "$arch-small-vr.json" &&
-            bd "$arch-small-pad-edge.json" "$arch-small-vr.json" "bd-$arch-vr-vs-one-rate.json"
+        vr=$([ -f "$OUT/$arch-small-vr-reference.json" ] && echo "$arch-small-vr-reference.json" || echo "$arch-small-vr.json")
+        have "$arch-small-pad-edge.json" "$vr" &&
+            bd "$arch-small-pad-edge.json" "$vr" "bd-$arch-vr-vs-one-rate.json"
+        # the compact layout against the reference layout, same model (anchor: reference)
+        have "$arch-small-vr-reference.json" "$arch-small-vr.json" &&
+            bd "$arch-small-vr-reference.json" "$arch-small-vr.json" "bd-$arch-vr-compact-vs-reference.json"
     done
     have zou2022-small-pad-edge.json gabic-small-pad-edge.json &&
         bd zou2022-small-pad-edge.json gabic-small-pad-edge.json bd-gabic-vs-zou2022.json
@@ -66,7 +74,7 @@ bd)
     for anchor in jpeg webp; do
         have "$anchor.json" || continue
         $PY -m gabic bdrate "$OUT/$anchor.json" "$OUT"/gabic-small-pad-*.json "$OUT"/zou2022-small-pad-*.json \
-            "$OUT"/*-small-vr.json --output "$OUT/bd-vs-$anchor.json" $([ "$anchor" = jpeg ] && echo --plot "$OUT/rd")
+            "$OUT"/*-small-vr.json "$OUT"/*-small-vr-reference.json --output "$OUT/bd-vs-$anchor.json" $([ "$anchor" = jpeg ] && echo --plot "$OUT/rd")
     done
     ;;
 *)

@@ -156,8 +156,9 @@ vr8 | vr9 | vr1[0-9])
     # and qualities than the round before); one step budget through runs/vrN-steps (round 8: first 1600,
     # lowered to 1200 before its decay began; round 9: first 2000, raised to 2800 before its decay began;
     # round 10: first 3000, changed to 3500, 3400 and then 3200 before its decay began; round 11: first
-    # 1000, raised to 1150 before its decay began at step 805, lowered to 1050 at step ~1040; the decay is
-    # the last 30 % of the budget). Transforms under bf16 where the CPU has it (bf16_flag; round 11
+    # 1000, raised to 1150 before its decay began at step 805, lowered to 1050 at step ~1040; round 12: first
+    # 3000, 1350 when it resumed at step 16, lowered to 1100 before its decay began at step 770; the decay
+    # is the last 30 % of the budget). Transforms under bf16 where the CPU has it (bf16_flag; round 11
     # ran in float32 on an AVX2-only CPU).
     round=${1#vr}
     bf16=$(bf16_flag)
@@ -174,8 +175,8 @@ vr8 | vr9 | vr1[0-9])
     ;;
 ship-vr)
     # the variable-rate families gabic-small-vr / zou2022-small-vr (one file each, qualities 1..4), from
-    # round VR_ROUND (cpu11; rounds 7 to 10 shipped from cpu7 to cpu10)
-    vr_round=${VR_ROUND:-cpu11}
+    # round VR_ROUND (cpu12; rounds 7 to 11 shipped from cpu7 to cpu11)
+    vr_round=${VR_ROUND:-cpu12}
     for arch in "${ARCHS[@]}"; do
         $PY -m gabic ship "runs/$arch-small-vr-$vr_round" --name "$arch-small-vr" \
             ${RESULTS:+--results "results/kodak/$arch-small-vr.json"}

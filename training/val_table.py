@@ -4,7 +4,8 @@
 python training/val_table.py [FOLDER]
 
 The files come from ``training/evaluate_val.sh`` (fixed, vr, classic, bd); a table row whose
-file is missing is left out.
+file is missing is left out. Every row is of the reference layout (container versions 1 and 2)
+except the one marked "compact layout" (gabic.codec.layout).
 """
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ CURVES = (
     ("gabic-small-vr round 8 (edge)", "gabic-small-vr-r8.json"),
     ("gabic-small-vr round 9 (edge)", "gabic-small-vr-r9.json"),
     ("gabic-small-vr round 10 (edge)", "gabic-small-vr-r10.json"),
-    ("gabic-small-vr (edge)", "gabic-small-vr.json"),
+    ("gabic-small-vr round 11 (edge)", "gabic-small-vr-r11.json"),
+    ("gabic-small-vr (edge, reference layout)", "gabic-small-vr-reference.json"),
+    ("gabic-small-vr (edge, compact layout)", "gabic-small-vr.json"),
     ("zou2022-small, zero padding", "zou2022-small-pad-zero.json"),
     ("zou2022-small, edge padding", "zou2022-small-pad-edge.json"),
     ("zou2022-small-vr round 7 (edge)", "zou2022-small-vr-r7.json"),
     ("zou2022-small-vr round 8 (edge)", "zou2022-small-vr-r8.json"),
     ("zou2022-small-vr round 9 (edge)", "zou2022-small-vr-r9.json"),
     ("zou2022-small-vr round 10 (edge)", "zou2022-small-vr-r10.json"),
-    ("zou2022-small-vr (edge)", "zou2022-small-vr.json"),
+    ("zou2022-small-vr round 11 (edge)", "zou2022-small-vr-r11.json"),
+    ("zou2022-small-vr (edge, reference layout)", "zou2022-small-vr-reference.json"),
+    ("zou2022-small-vr (edge, compact layout)", "zou2022-small-vr.json"),
 )
 #: (BD file, test curve name in it, label)
 COMPARISONS = (
@@ -46,6 +51,10 @@ COMPARISONS = (
     ("bd-zou2022-vr-r10-vs-r9.json", "zou2022-small-vr", "zou2022-small-vr: round 10 vs round 9"),
     ("bd-gabic-vr-r11-vs-r10.json", "gabic-small-vr", "gabic-small-vr: round 11 vs round 10"),
     ("bd-zou2022-vr-r11-vs-r10.json", "zou2022-small-vr", "zou2022-small-vr: round 11 vs round 10"),
+    ("bd-gabic-vr-r12-vs-r11.json", "gabic-small-vr", "gabic-small-vr: round 12 vs round 11"),
+    ("bd-zou2022-vr-r12-vs-r11.json", "zou2022-small-vr", "zou2022-small-vr: round 12 vs round 11"),
+    ("bd-gabic-vr-compact-vs-reference.json", "gabic-small-vr", "gabic-small-vr: compact vs reference layout"),
+    ("bd-zou2022-vr-compact-vs-reference.json", "zou2022-small-vr", "zou2022-small-vr: compact vs reference layout"),
 )
 
 

@@ -4,7 +4,10 @@
   what identifies a model in it (:func:`model_identity`, :func:`model_fingerprint`) and the
   stream-length limits that keep crafted bytes from crashing the decoder;
 - :mod:`~gabic.codec.coding`: :func:`compress` / :func:`decompress` with CompressAI's rANS coder,
-  their tensor-level forms, the 64-pixel padding and :func:`with_k`;
+  their tensor-level forms, :func:`forward_reconstruction` (what the decoder must give) and
+  :func:`with_k`;
+- :mod:`~gabic.codec.layout`: the padding to a multiple of 64, where the image sits in it and
+  which latent cells the y stream carries (:func:`coded_cells`);
 - :mod:`~gabic.codec.images`: the policy for what counts as an input image.
 
 Imports only :mod:`gabic.models` below it (and :mod:`gabic.zoo`, lazily, to decode a container
@@ -12,20 +15,19 @@ without its model).
 """
 
 from .coding import (
-    DEFAULT_PAD,
-    PAD_MODES,
     compress,
     compress_tensor,
-    crop_image,
     decompress,
     decompress_tensor,
     encode_tensor,
     exact_kernels,
-    pad_image,
+    forward_reconstruction,
     with_k,
 )
 from .container import (
+    COMPACT_VERSIONS,
     FORMAT_VERSION,
+    KNOWN_VERSIONS,
     MAGIC,
     MAX_CODEC_PIXELS,
     MAX_STREAM_BYTES_PER_SYMBOL,
@@ -42,11 +44,34 @@ from .container import (
     read_header,
 )
 from .images import ImageInputError, image_to_tensor, list_images, load_image, tensor_to_image
+from .layout import (
+    CODED_RING,
+    DEFAULT_LAYOUT,
+    DEFAULT_PAD,
+    LATENT_STRIDE,
+    LAYOUTS,
+    PAD_MODES,
+    coded_cells,
+    crop_image,
+    pad_image,
+    padding,
+    written_layout,
+)
 
 __all__ = [
     "DEFAULT_PAD",
+    "KNOWN_VERSIONS",
+    "LATENT_STRIDE",
     "PAD_MODES",
+    "COMPACT_VERSIONS",
+    "CODED_RING",
+    "DEFAULT_LAYOUT",
+    "LAYOUTS",
+    "forward_reconstruction",
+    "padding",
+    "written_layout",
     "VARIABLE_RATE_VERSION",
+    "coded_cells",
     "coded_quality",
     "format_quality",
     "FORMAT_VERSION",

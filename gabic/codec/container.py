@@ -4,7 +4,8 @@ Layout (all integers big-endian)::
 
     offset size  field
     0      4     magic b"GABC"
-    4      1     format version: 1 (one-rate model) or 2 (variable-rate model)
+    4      1     format version: 1 (one-rate model) or 2 (variable-rate model) in the reference
+                 layout; 3 and 4: the same in the compact layout (see below)
     5      1     length L of the model id (1..64)
     6      L     model id, UTF-8 (e.g. "gabic-small"; "gabic" for unnamed weights)
     6+L    1     quality (0 = unknown)                 version 2: 2 bytes, quality × 100
@@ -21,6 +22,11 @@ A variable-rate model codes at a continuous quality; version 2 records it in hun
 the encoder codes at exactly that recorded value (:func:`coded_quality`), so the decoder's gain
 vectors are the encoder's bit for bit. One-rate models write version 1, whose bytes are those
 of every earlier release.
+
+Layouts (:mod:`gabic.codec.layout`): versions 1 and 2 split the padding to a multiple of 64 evenly
+around the image and code every latent cell; versions 3 and 4 put the image in the top-left corner
+and leave the latent cells more than one cell beyond it out of the y stream. Which cells those are
+follows from the width and height. An image without padding is always written as version 1 or 2.
 
 Also here: what identifies a model in a container (:func:`model_identity`,
 :func:`model_fingerprint`, :func:`check_model`) and the limits that keep a crafted stream
@@ -46,6 +52,10 @@ MAGIC = b"GABC"
 FORMAT_VERSION = 1
 #: Version written for variable-rate models: the quality takes two bytes (hundredths).
 VARIABLE_RATE_VERSION = 2
+#: Versions 3 and 4: versions 1 and 2 in the compact layout.
+COMPACT_VERSIONS = {FORMAT_VERSION: 3, VARIABLE_RATE_VERSION: 4}
+#: Every version this reader knows.
+KNOWN_VERSIONS = (1, 2, 3, 4)
 #: The codec pads images to multiples of this many pixels (the latent ``z`` is at 1/64).
 PAD_MULTIPLE = 64
 #: Largest image the codec accepts (4K UHD); bigger inputs must be downscaled first.
@@ -77,8 +87,13 @@ class Header:
 
     @property
     def variable_rate(self) -> bool:
-        """True when a variable-rate model made the container (version 2)."""
-        return self.version == VARIABLE_RATE_VERSION
+        """True when a variable-rate model made the container (versions 2 and 4)."""
+        return self.version in (VARIABLE_RATE_VERSION, COMPACT_VERSIONS[VARIABLE_RATE_VERSION])
+
+    @property
+    def layout(self) -> str:
+        """``"compact"`` (versions 3 and 4) or ``"reference"`` (1 and 2); see :mod:`gabic.codec.layout`."""
+        return "compact" if self.version in COMPACT_VERSIONS.values() else "reference"
 
     @property
     def latent_shape(self) -> tuple[int, int]:
@@ -166,13 +181,16 @@ def check_model(header: Header, model: ChannelwiseAttentionCodec) -> None:
 
 # ---------------------------------------------------------------- writing, reading
 def pack_container(model_id: str, quality: float, k: int, fingerprint: bytes, width: int, height: int,
-                   z_stream: bytes, y_stream: bytes, variable_rate: bool = False) -> bytes:  # fmt: skip
+                   z_stream: bytes, y_stream: bytes, variable_rate: bool = False,
+                   compact: bool = False) -> bytes:  # fmt: skip
     """The container bytes: header, checksum, then the z and y streams (version 2 when
-    ``variable_rate``, with the quality in hundredths)."""
+    ``variable_rate``, with the quality in hundredths; 3 or 4 for the compact layout)."""
     name = model_id.encode()
     if not 1 <= len(name) <= 64:
         raise ValueError(f"model id {model_id!r} must be 1..64 bytes")
     version = VARIABLE_RATE_VERSION if variable_rate else FORMAT_VERSION
+    if compact:
+        version = COMPACT_VERSIONS[version]
     head = MAGIC + bytes([version, len(name)]) + name
     if variable_rate:
         fixed = struct.pack(">HB8sIIII", round(quality * 100), k, fingerprint, width, height,
@@ -199,12 +217,13 @@ def read_header(data: bytes) -> Header:
     if data[:4] != MAGIC:
         raise BitstreamError("not a GABIC container (wrong magic bytes)")
     version = data[4]
-    if version not in (FORMAT_VERSION, VARIABLE_RATE_VERSION):
+    if version not in KNOWN_VERSIONS:
         raise BitstreamError(
             f"unsupported container version {version} (this reader knows "
-            f"{FORMAT_VERSION} and {VARIABLE_RATE_VERSION})"
+            f"{', '.join(map(str, KNOWN_VERSIONS))})"
         )
-    fixed_struct = _FIXED_V2 if version == VARIABLE_RATE_VERSION else _FIXED
+    variable_rate = version in (VARIABLE_RATE_VERSION, COMPACT_VERSIONS[VARIABLE_RATE_VERSION])
+    fixed_struct = _FIXED_V2 if variable_rate else _FIXED
     name_length = data[5]
     if not 1 <= name_length <= 64:
         raise BitstreamError(f"corrupted header (model id length {name_length})")
@@ -218,7 +237,7 @@ def read_header(data: bytes) -> Header:
     quality, k, fingerprint, width, height, z_length, y_length, crc = fixed_struct.unpack_from(
         data, 6 + name_length
     )
-    if version == VARIABLE_RATE_VERSION:
+    if variable_rate:
         quality = quality / 100
     if width < 1 or height < 1 or width * height > MAX_CODEC_PIXELS:
         raise BitstreamError(f"corrupted header (image size {width}×{height})")

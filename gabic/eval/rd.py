@@ -67,15 +67,18 @@ def _clean(obj: Any) -> Any:
 
 
 def evaluate_model_on_image(model: torch.nn.Module, image: Any, check: bool = True,
-                            pad: str = codec.DEFAULT_PAD) -> dict[str, Any]:  # fmt: skip
-    """Real encode + decode of one image (padded by ``pad``); returns its metrics (times in ms)."""
+                            pad: str = codec.DEFAULT_PAD, layout: str = codec.DEFAULT_LAYOUT
+                            ) -> dict[str, Any]:  # fmt: skip
+    """Real encode + decode of one image (padded by ``pad`` in ``layout``); returns its metrics
+    (times in ms)."""
     x = image_to_tensor(load_image(image))
     height, width = x.shape[-2:]
     pixels = height * width
     device = next(model.parameters()).device
     _sync(device)
     start = time.perf_counter()
-    data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True, pad=pad)
+    data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True, pad=pad,
+                                            layout=layout)  # fmt: skip
     _sync(device)
     encode_ms = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
@@ -97,10 +100,7 @@ def evaluate_model_on_image(model: torch.nn.Module, image: Any, check: bool = Tr
         "height": height,
     }
     if check:
-        padded, unpad = codec.pad_image(x.to(device), pad)
-        with torch.no_grad():
-            forward = model(padded)["x_hat"]
-        forward = codec.crop_image(forward, unpad).clamp(0, 1).cpu()
+        forward = codec.forward_reconstruction(model, x, pad, layout).cpu()
         difference = float((forward - x_hat).abs().max())
         result["decode_max_abs_diff"] = difference
         result["decode_matches_forward"] = difference <= DECODE_TOLERANCE
@@ -144,14 +144,17 @@ def evaluate_models(args: argparse.Namespace, images: list[Path]) -> dict[str, A
         label = (f"{model_id} {codec.format_quality(model_quality)}" if model_quality
                  else f"{model_id} ({Path(spec).name})")  # fmt: skip
         if not args.no_warmup:  # first call builds rANS tables and warms the allocator
-            evaluate_model_on_image(model, images[0], check=False, pad=args.pad)
+            evaluate_model_on_image(model, images[0], False, args.pad, args.layout)
         per_image = []
         for path in tqdm(images, desc=label, unit="img", disable=args.no_progress):
             per_image.append(
-                {"image": path.name, **evaluate_model_on_image(model, path, not args.no_check, args.pad)}
+                {
+                    "image": path.name,
+                    **evaluate_model_on_image(model, path, not args.no_check, args.pad, args.layout),
+                }
             )
         points.append({"model": spec, "model_id": model_id, "arch": model.arch, "quality": model_quality,
-                       "pad": args.pad,
+                       "pad": args.pad, "layout": args.layout,
                        "k": model.k if model.arch == "gabic" else None,
                        **_summarise(per_image), "per_image": per_image})  # fmt: skip
         description.append(label)
@@ -221,6 +224,9 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
                         "variable-rate model)")  # fmt: skip
     parser.add_argument("--pad", choices=sorted(codec.PAD_MODES), default=codec.DEFAULT_PAD,
                         help="padding to a multiple of 64: edge (default) or zero (the reference codecs' rule)")  # fmt: skip
+    parser.add_argument("--layout", choices=codec.LAYOUTS, default=codec.DEFAULT_LAYOUT,
+                        help="compact (default): image in the top-left corner, latent cells more than one "
+                        "cell beyond it not coded; reference: padding split evenly, every cell coded")  # fmt: skip
     parser.add_argument("--arch", choices=["gabic", "zou2022"], help="architecture of a .pth.tar checkpoint")
     parser.add_argument("--k", type=int, help="GABIC neighbours per node (default: trained k)")
     parser.add_argument("--qualities", type=int, nargs="+", help="classic-codec qualities (0..100)")

@@ -7,8 +7,10 @@ latent element ``y``, its prediction ``μ`` and scale ``σ``, the quantised valu
 latent residual prediction, and its cost ``−log₂ p``. Sums of that cost give bits per channel,
 per slice and per cell; the max-entropy channel is Zou2022's Fig. 3 recipe.
 
-Latent cells are at 1/16 of the *padded* image (the codec pads to a multiple of 64); cell
-``(r, c)`` covers padded pixels ``[16 r, 16 r + 16)`` vertically and likewise horizontally.
+Latent cells are at 1/16 of the *padded* image (the codec pads to a multiple of 64, in its default
+compact layout: :mod:`gabic.codec.layout`); cell ``(r, c)`` covers padded pixels
+``[16 r, 16 r + 16)`` vertically and likewise horizontally. Cells the codec leaves out of the
+stream cost 0 bits here and carry the nearest coded cell's value, as in the codec.
 :attr:`EntropyView.image_fraction` says how much of each cell lies in the original image,
 :attr:`EntropyView.in_image` which cells have their centre in it (the ones maps show).
 """
@@ -24,7 +26,7 @@ from torch import Tensor
 
 from .. import codec
 from ..codec.images import image_to_tensor, load_image
-from ..models import GABIC, ChannelwiseAttentionCodec
+from ..models import GABIC, ChannelwiseAttentionCodec, fill_uncoded_cells
 
 #: Pixels per latent cell of ``y`` and of ``z``.
 Y_STRIDE = 16
@@ -50,6 +52,7 @@ class EntropyView:
         hyper_means, hyper_scales: ``(1, M, h, w)`` tensors ``h_mean_s(ẑ)``, ``h_scale_s(ẑ)``
             (what the decoder knows before any slice; :mod:`gabic.inspect.progressive` uses them).
         pad: ``(left, right, top, bottom)`` pixels the codec added around the image.
+        layout: where the codec put the image in the padded canvas (:mod:`gabic.codec.layout`).
         rate_quality: the ``quality`` passed to a variable-rate model (``None`` otherwise);
             ``quality`` is the model's identity (zoo quality, 0 if unknown).
         k: neighbours per node GABIC used (``None`` for Zou2022).
@@ -64,6 +67,7 @@ class EntropyView:
     height: int
     original: Image.Image
     pad: tuple[int, int, int, int]
+    layout: str
     num_slices: int
     y: np.ndarray
     mu: np.ndarray
@@ -102,6 +106,13 @@ class EntropyView:
         rows = _overlap(h, Y_STRIDE, top, self.height)
         cols = _overlap(w, Y_STRIDE, left, self.width)
         return np.outer(rows, cols).astype(np.float32)
+
+    @property
+    def coded_cells(self) -> np.ndarray:
+        """``(h, w)`` True for the cells the bitstream carries (the others cost no bits and take
+        the nearest coded cell's values; :func:`gabic.codec.coded_cells`)."""
+        cells = codec.coded_cells(self.height, self.width, self.layout)
+        return np.ones(self.latent_shape, dtype=bool) if cells is None else cells.numpy()
 
     @property
     def padding_cells(self) -> np.ndarray:
@@ -237,7 +248,9 @@ def entropy_view(
     if quality is not None and not model.config.variable_rate:
         raise ValueError("quality= applies to variable-rate models only (config.rate_levels > 0)")
     original, x = image_tensor(image)
-    padded, unpad = codec.pad_image(x.to(device))
+    layout = codec.written_layout(original.height, original.width)
+    padded, unpad = codec.pad_image(x.to(device), layout=layout)
+    cells = codec.coded_cells(original.height, original.width, layout, device)
     gc = model.gaussian_conditional
     with torch.no_grad(), codec.exact_kernels():
         gains = model.rate_gains(quality)
@@ -252,6 +265,9 @@ def entropy_view(
 
         def record(i: int, mu: Tensor, scale: Tensor) -> Tensor:
             quantized, likelihood = gc(y_slices[i], scale, mu, training=False)
+            if cells is not None:  # the cells the codec leaves out: no bits, the nearest coded value
+                likelihood = torch.where(cells, likelihood, torch.ones_like(likelihood))
+                quantized = fill_uncoded_cells(quantized, cells)
             recorded["mu"].append(mu)
             recorded["sigma"].append(gc.lower_bound_scale(scale))
             recorded["quantized"].append(quantized)
@@ -270,7 +286,7 @@ def entropy_view(
         rate_quality=None if quality is None else float(quality),
         k=model.k if isinstance(model, GABIC) else None,
         width=original.width, height=original.height, original=original,
-        pad=tuple(-int(v) for v in unpad), num_slices=model.config.num_slices,
+        pad=tuple(-int(v) for v in unpad), layout=layout, num_slices=model.config.num_slices,
         y=y[0].float().cpu().numpy(), mu=maps(recorded["mu"]), sigma=maps(recorded["sigma"]),
         y_quantized=maps(recorded["quantized"]), y_hat=y_hat[0].float().cpu().numpy(),
         bits=(-torch.log2(torch.cat(recorded["likelihood"], dim=1)[0])).float().cpu().numpy(),

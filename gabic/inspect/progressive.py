@@ -25,7 +25,7 @@ from torch import Tensor
 from .. import codec
 from ..codec.images import image_to_tensor, tensor_to_image
 from ..metrics import psnr
-from ..models import GABIC, ChannelwiseAttentionCodec
+from ..models import GABIC, ChannelwiseAttentionCodec, fill_uncoded_cells
 from .entropy import EntropyView
 
 
@@ -65,7 +65,8 @@ def cumulative_bits(view: EntropyView, slices: int) -> float:
 
 def decode_from_slices(model: ChannelwiseAttentionCodec, view: EntropyView, slices: int) -> Tensor:
     """``(1, 3, H, W)`` reconstruction in [0, 1] (cropped to the original size, not rounded)
-    from the first ``slices`` slices of ``view``; later slices take their predicted means.
+    from the first ``slices`` slices of ``view``; later slices take their predicted means (and, as
+    in the codec, the cells it leaves out the nearest coded cell's value).
 
     ``model`` must be the model that made ``view`` (for GABIC, with the same k); it is not changed.
     """
@@ -82,8 +83,11 @@ def decode_from_slices(model: ChannelwiseAttentionCodec, view: EntropyView, slic
     decoded = torch.from_numpy(view.y_quantized).to(device).unsqueeze(0).chunk(view.num_slices, dim=1)
     left, right, top, bottom = view.pad
 
+    cells = torch.from_numpy(view.coded_cells).to(device)
+
     def take(i: int, mu: Tensor, scale: Tensor) -> Tensor:
-        return decoded[i] if i < slices else mu
+        # cells the codec does not code take the nearest coded value, stand-in means too
+        return fill_uncoded_cells(decoded[i] if i < slices else mu, cells)
 
     with torch.no_grad(), codec.exact_kernels():
         gains = model.rate_gains(view.rate_quality)

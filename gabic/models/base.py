@@ -34,6 +34,23 @@ BLOCK_STRIDES: dict[str, int] = {
     "decoder 1/4": 4,
 }
 
+
+def fill_uncoded_cells(y_hat: Tensor, coded_cells: Tensor) -> Tensor:
+    """``(B, C, h, w)`` with every cell outside ``coded_cells`` (``(h, w)`` bool, a rectangle)
+    set to the nearest coded cell's value (replicate padding of the coded rectangle)."""
+    rows = torch.nonzero(coded_cells.any(1)).flatten()
+    cols = torch.nonzero(coded_cells.any(0)).flatten()
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    inner = y_hat[..., r0:r1, c0:c1]
+    h, w = coded_cells.shape
+    return torch.nn.functional.pad(inner, (c0, w - c1, r0, h - r1), mode="replicate").contiguous()
+
+
+def _cells(values: Tensor, coded_cells: Tensor | None) -> Tensor:
+    """``(C, h, w)`` -> the elements of the coded cells, ``(C, n)`` in raster order (all if None)."""
+    return values if coded_cells is None else values[:, coded_cells]
+
+
 #: ``code_slice(index, y_slice_or_None, mu, scale) -> quantised slice`` (see ``_code_slices``).
 SliceCoder = Callable[[int, Tensor, Tensor], Tensor]
 
@@ -224,9 +241,12 @@ class ChannelwiseAttentionCodec(CompressionModel):
         return self.entropy_bottleneck._get_medians().detach().view(1, -1, 1, 1)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: Tensor, quality: float | None = None) -> dict[str, object]:
+    def forward(self, x: Tensor, quality: float | None = None, coded_cells: Tensor | None = None
+                ) -> dict[str, object]:  # fmt: skip
         """Training/evaluation pass. ``x``: ``(B, 3, H, W)`` in [0, 1], H and W multiples of 64;
-        ``quality`` in ``1..rate_levels`` for a variable-rate model (ignored otherwise).
+        ``quality`` in ``1..rate_levels`` for a variable-rate model (ignored otherwise);
+        ``coded_cells`` as in :meth:`compress` (uncoded cells: likelihood 1, ``ŷ`` of the
+        nearest coded cell).
 
         Returns ``{"x_hat", "likelihoods": {"y", "z"}}`` (the CompressAI contract).
         In eval mode ``x_hat`` equals :meth:`decompress` of :meth:`compress` exactly.
@@ -238,6 +258,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
         """
         round_ = quantize_ste if self.training else torch.round
         gains = self.rate_gains(quality)
+        coded_cells = None if coded_cells is None else coded_cells.to(x.device)
         device_type = x.device.type
         y = self.g_a(x)
         with torch.autocast(device_type, enabled=False):
@@ -262,8 +283,12 @@ class ChannelwiseAttentionCodec(CompressionModel):
             with torch.autocast(device_type, enabled=False):
                 mu, scale = mu.float(), scale.float()
                 _, likelihood = self.gaussian_conditional(y_slices[i], scale, mu)
+                y_hat_slice = round_(y_slices[i] - mu) + mu
+                if coded_cells is not None:
+                    likelihood = torch.where(coded_cells, likelihood, torch.ones_like(likelihood))
+                    y_hat_slice = fill_uncoded_cells(y_hat_slice, coded_cells)
                 y_likelihoods.append(likelihood)
-                return round_(y_slices[i] - mu) + mu
+                return y_hat_slice
 
         y_hat = self._code_slices(latent_means, latent_scales, y.shape[-2:], quantise)
         with torch.autocast(device_type, enabled=False):
@@ -285,10 +310,15 @@ class ChannelwiseAttentionCodec(CompressionModel):
         )
 
     @torch.no_grad()
-    def compress(self, x: Tensor, with_likelihoods: bool = False, quality: float | None = None
-                 ) -> dict[str, object]:  # fmt: skip
+    def compress(self, x: Tensor, with_likelihoods: bool = False, quality: float | None = None,
+                 coded_cells: Tensor | None = None) -> dict[str, object]:  # fmt: skip
         """Encode ``x`` (``(B, 3, H, W)``, H and W multiples of 64) to rANS streams
         (at ``quality`` for a variable-rate model).
+
+        ``coded_cells``: ``(H/16, W/16)`` bool, a rectangle of latent cells whose elements the
+        y stream carries (default: all). The other cells cost no bits: after each slice both
+        sides set them to the nearest coded cell's ``ŷ``. The codec passes the image's cells and
+        one ring around them (:func:`gabic.codec.coded_cells`).
 
         Returns ``{"strings": [y_strings, z_strings], "shape": z.shape[-2:]}``
         with one y and one z string per image (all y slices share one stream).
@@ -296,6 +326,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
         the same values an eval-mode ``forward`` gives.
         """
         gains = self.rate_gains(quality)
+        coded_cells = None if coded_cells is None else coded_cells.to(x.device)
         y, z = self._analyse(x, gains)
         y_likelihoods: list[Tensor] = []
         z_likelihoods = self.entropy_bottleneck(z, training=False)[1] if with_likelihoods else None
@@ -312,10 +343,14 @@ class ChannelwiseAttentionCodec(CompressionModel):
             index = gc.build_indexes(scale)
             y_q = gc.quantize(y_slices[i], "symbols", mu)
             if with_likelihoods:
-                y_likelihoods.append(gc(y_slices[i], scale, mu, training=False)[1])
+                likelihood = gc(y_slices[i], scale, mu, training=False)[1]
+                if coded_cells is not None:
+                    likelihood = torch.where(coded_cells, likelihood, torch.ones_like(likelihood))
+                y_likelihoods.append(likelihood)
             symbols.append(y_q)
             indexes.append(index)
-            return gc.dequantize(y_q, mu)
+            y_hat_slice = gc.dequantize(y_q, mu)
+            return y_hat_slice if coded_cells is None else fill_uncoded_cells(y_hat_slice, coded_cells)
 
         self._code_slices(latent_means, latent_scales, y.shape[-2:], encode)
         cdf, cdf_lengths, offsets = self._rans_tables()
@@ -323,8 +358,8 @@ class ChannelwiseAttentionCodec(CompressionModel):
         for b in range(x.shape[0]):
             encoder = BufferedRansEncoder()
             encoder.encode_with_indexes(
-                torch.cat([s[b].reshape(-1) for s in symbols]).tolist(),
-                torch.cat([i[b].reshape(-1) for i in indexes]).tolist(),
+                torch.cat([_cells(s[b], coded_cells).reshape(-1) for s in symbols]).tolist(),
+                torch.cat([_cells(i[b], coded_cells).reshape(-1) for i in indexes]).tolist(),
                 cdf, cdf_lengths, offsets,
             )  # fmt: skip
             y_strings.append(encoder.flush())
@@ -334,33 +369,35 @@ class ChannelwiseAttentionCodec(CompressionModel):
         return out
 
     @torch.no_grad()
-    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], quality: float | None = None
-                   ) -> dict[str, Tensor]:  # fmt: skip
-        """Decode the output of :meth:`compress` (made at ``quality`` for a variable-rate model).
-        Returns ``{"x_hat": (B, 3, H, W)}`` (unclamped)."""
+    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], quality: float | None = None,
+                   coded_cells: Tensor | None = None) -> dict[str, Tensor]:  # fmt: skip
+        """Decode the output of :meth:`compress` (made at ``quality`` for a variable-rate model,
+        with the same ``coded_cells``). Returns ``{"x_hat": (B, 3, H, W)}`` (unclamped)."""
         gains = self.rate_gains(quality)
         y_strings, z_strings = strings
         z_hat = self.entropy_bottleneck.decompress(z_strings, shape)
+        coded_cells = None if coded_cells is None else coded_cells.to(z_hat.device)
         latent_means, latent_scales = self._hyper_decode(z_hat if gains is None else z_hat * gains[3])
         latent_hw = (z_hat.shape[-2] * 4, z_hat.shape[-1] * 4)
         cdf, cdf_lengths, offsets = self._rans_tables()
-        decoders = []
-        for string in y_strings:
-            decoder = RansDecoder()
+        decoders = [RansDecoder() for _ in y_strings]
+        for decoder, string in zip(decoders, y_strings, strict=True):
             decoder.set_stream(string)
-            decoders.append(decoder)
         gc = self.gaussian_conditional
 
         def decode(i: int, mu: Tensor, scale: Tensor) -> Tensor:
             index = gc.build_indexes(scale)
-            values = [
-                torch.tensor(
-                    decoder.decode_stream(index[b].reshape(-1).tolist(), cdf, cdf_lengths, offsets),
-                    dtype=torch.float32,
-                ).view(1, *mu.shape[1:])
-                for b, decoder in enumerate(decoders)
-            ]
-            return gc.dequantize(torch.cat(values).to(mu.device), mu)
+            values = torch.zeros(mu.shape, dtype=torch.float32)
+            for b, decoder in enumerate(decoders):
+                read = decoder.decode_stream(_cells(index[b], coded_cells).reshape(-1).tolist(),
+                                             cdf, cdf_lengths, offsets)  # fmt: skip
+                read = torch.tensor(read, dtype=torch.float32)
+                if coded_cells is None:
+                    values[b] = read.view(mu.shape[1:])
+                else:
+                    values[b][:, coded_cells.cpu()] = read.view(mu.shape[1], -1)
+            y_hat_slice = gc.dequantize(values.to(mu.device), mu)
+            return y_hat_slice if coded_cells is None else fill_uncoded_cells(y_hat_slice, coded_cells)
 
         y_hat = self._code_slices(latent_means, latent_scales, latent_hw, decode)
         return {"x_hat": self.g_s(y_hat if gains is None else y_hat * gains[1])}

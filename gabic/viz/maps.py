@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .. import codec
 from .common import model_label, plotly, png_data_uri
 
 #: Parts of the bit maps: both latents, the main latent y, the hyperprior's z.
@@ -140,25 +141,24 @@ def part_map(analysis: Any, part: str) -> np.ndarray:
     return analysis.bits_per_pixel_map
 
 
-def interior_box(height: int, width: int, stride: int, multiple: int = 64) -> tuple[int, int, int, int]:
+def interior_box(height: int, width: int, stride: int, layout: str = codec.DEFAULT_LAYOUT
+                 ) -> tuple[int, int, int, int]:  # fmt: skip
     """``(x0, y0, x1, y1)``: the pixels of a ``height × width`` photo away from the codec's padding.
 
-    The codec pads the photo evenly to a multiple of ``multiple`` px (CompressAI's
-    ``compute_padding``). Along a padded side, the outermost row (column) of ``stride``-px latent
-    cells either straddles the padding or receives the bits of the cells wholly in it
-    (:func:`gabic.inspect.spread_bits`); the box leaves those cells out. A side without padding,
-    or a photo too small to leave a cell, keeps its full extent."""
+    The codec pads the photo to a multiple of 64 px (where: ``layout``, :mod:`gabic.codec.layout`).
+    Along a padded side, the outermost row (column) of ``stride``-px latent cells either straddles
+    the padding or receives the bits of the cells wholly in it (:func:`gabic.inspect.spread_bits`);
+    the box leaves those cells out. A side without padding, or a photo too small to leave a cell,
+    keeps its full extent."""
+    left, right, top, bottom = codec.padding(height, width, layout)
 
-    def span(size: int) -> tuple[int, int]:
-        padded = -(-size // multiple) * multiple
-        if padded == size:
-            return 0, size
-        before = (padded - size) // 2
+    def span(size: int, before: int, after: int) -> tuple[int, int]:
         first, last = before // stride, (before + size - 1) // stride
-        start, end = (first + 1) * stride - before, last * stride - before
+        start = (first + 1) * stride - before if before else 0
+        end = last * stride - before if after else size
         return (start, end) if end > start else (0, size)
 
-    (x0, x1), (y0, y1) = span(width), span(height)
+    (x0, x1), (y0, y1) = span(width, left, right), span(height, top, bottom)
     return x0, y0, x1, y1
 
 

@@ -161,10 +161,13 @@ def test_bit_maps_are_readable(loaded) -> None:
 
 
 def test_interior_box() -> None:
-    # 481×321 is padded to 512×384 (15/16 px left/right, 31/32 px top/bottom); the outermost cells
-    # on each side are left out
-    assert interior_box(321, 481, 16) == (1, 1, 465, 305)
-    assert interior_box(321, 481, 64) == (49, 33, 433, 289)
+    # 481×321 is padded to 512×384; reference layout: 15/16 px left/right, 31/32 px top/bottom, the
+    # outermost cells on each side are left out
+    assert interior_box(321, 481, 16, "reference") == (1, 1, 465, 305)
+    assert interior_box(321, 481, 64, "reference") == (49, 33, 433, 289)
+    # compact layout (the codec's default): all padding right and below, so only those sides shrink
+    assert interior_box(321, 481, 16) == (0, 0, 480, 320)
+    assert interior_box(321, 481, 64) == (0, 0, 448, 320)
     assert interior_box(128, 192, 16) == (0, 0, 192, 128)  # no padding: the whole photo
 
 

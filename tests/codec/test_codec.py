@@ -24,24 +24,31 @@ def models() -> dict[str, torch.nn.Module]:
     return tiny_codecs(5)
 
 
-def forward_reconstruction(model, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Eval-mode forward on the padded image, cropped back and clamped (what decode returns)."""
-    padded, unpad = codec.pad_image(x)
+def forward_reconstruction(
+    model, x: torch.Tensor, layout: str = "compact"
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Eval-mode forward on the padded image with the layout's coded cells, cropped back and
+    clamped (what decode returns)."""
+    height, width = x.shape[-2:]
+    layout = codec.written_layout(height, width, layout)
+    padded, unpad = codec.pad_image(x, layout=layout)
     with torch.no_grad():
-        out = model(padded)
+        out = model(padded, coded_cells=codec.coded_cells(height, width, layout))
     return codec.crop_image(out["x_hat"], unpad).clamp(0, 1), out["likelihoods"]
 
 
+@pytest.mark.parametrize("layout", codec.LAYOUTS)
 @pytest.mark.parametrize("arch", ["gabic", "zou2022"])
 @pytest.mark.parametrize(("width", "height"), SIZES)
-def test_round_trip_equals_forward_and_rate_matches_likelihoods(models, arch, width, height):
+def test_round_trip_equals_forward_and_rate_matches_likelihoods(models, arch, width, height, layout):
     model = models[arch]
     x = image_to_tensor(random_image(height, width, seed=width))
-    data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True)
+    data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True, layout=layout)
     decoded = codec.decompress_tensor(data, model)
-    expected, forward_likelihoods = forward_reconstruction(model, x)
+    expected, forward_likelihoods = forward_reconstruction(model, x, layout)
     assert decoded.shape == (1, 3, height, width)
     assert torch.equal(decoded, expected)
+    assert torch.equal(codec.forward_reconstruction(model, x, layout=layout), expected)
     for name in ("y", "z"):
         assert torch.equal(likelihoods[name], forward_likelihoods[name])
     estimated_bits = sum(float((-torch.log2(v)).sum()) for v in likelihoods.values())
@@ -68,7 +75,8 @@ def test_header_fields(models):
     model = models["gabic"]
     data = codec.compress(model, random_image(30, 50))
     header = codec.read_header(data)
-    assert data[:4] == codec.MAGIC and data[4] == codec.FORMAT_VERSION
+    assert data[:4] == codec.MAGIC and data[4] == codec.COMPACT_VERSIONS[codec.FORMAT_VERSION]
+    assert header.layout == "compact" and not header.variable_rate
     assert (header.width, header.height) == (50, 30)
     assert header.model_id == "gabic" and header.quality == 0 and header.k == model.k
     assert header.fingerprint == codec.model_fingerprint(model)

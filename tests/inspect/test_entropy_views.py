@@ -27,7 +27,8 @@ from gabic.models import build_model
 from gabic.viz import entropy as figures
 
 ARCHS = ["gabic", "zou2022"]
-# Not a multiple of 64 in either direction, so the codec pads on all four sides.
+# Not a multiple of 64 in either direction: the codec pads on the right (28 px) and at the bottom
+# (58 px), and leaves the bottom two rows of latent cells out of the stream.
 HEIGHT, WIDTH = 70, 100
 
 
@@ -86,7 +87,13 @@ def test_channel_and_slice_bits_sum_to_the_estimated_total(views, containers, ar
 @pytest.mark.parametrize("arch", ARCHS)
 def test_maps_follow_the_slice_recipe(views, arch):
     view = views[arch]
-    assert np.allclose(view.y_quantized - view.mu, np.round(view.y - view.mu), atol=1e-4)
+    coded = view.coded_cells
+    assert coded.sum() == 6 * 8 and not coded[6:].any()
+    assert np.allclose(
+        (view.y_quantized - view.mu)[:, coded], np.round(view.y - view.mu)[:, coded], atol=1e-4
+    )
+    assert np.all(view.bits[:, ~coded] == 0)  # left out of the stream
+    assert np.array_equal(view.y_quantized[:, 6:], np.repeat(view.y_quantized[:, 5:6], 2, axis=1))
     assert np.all(view.sigma >= 0.11 - 1e-7)  # the Gaussian's lower scale bound
     assert np.all(np.abs(view.lrp) <= 0.5 + 1e-6)  # 0.5·tanh(...)
     assert not np.array_equal(view.y_hat, view.y_quantized)
@@ -94,14 +101,14 @@ def test_maps_follow_the_slice_recipe(views, arch):
 
 def test_padding_geometry(views):
     view = views["gabic"]
-    left, right, top, bottom = view.pad
-    assert (left + right + WIDTH, top + bottom + HEIGHT) == (128, 128)
+    assert view.pad == (0, 28, 0, 58) and view.layout == "compact"
     assert view.image_fraction.sum() * 16 * 16 == pytest.approx(HEIGHT * WIDTH)
-    # Rows: 29 px of padding on top -> cell 0 padding, cell 1 mostly padding (3 of 16 rows).
-    assert view.padding_cells[0].all() and not view.padding_cells[1].any()
-    assert not view.in_image[1].any() and view.in_image[2, 1:-1].all()
-    # Columns: 14 px on the left -> cell 0 holds 2 image columns but its centre is in the padding.
-    assert not view.padding_cells[1:-1, 0].any() and not view.in_image[:, 0].any()
+    # Rows: the image ends at 70 px -> cell 4 holds 6 image rows (its centre is in the padding),
+    # cells 5..7 are padding.
+    assert view.padding_cells[5:].all() and not view.padding_cells[:5, :7].any()
+    assert view.in_image[3, :6].all() and not view.in_image[4].any()
+    # Columns: the image ends at 100 px -> cell 6 holds 4 image columns, cell 7 is padding.
+    assert view.padding_cells[:, 7].all() and not view.in_image[:, 6].any()
     rows, cols = view.image_cells
     assert view.in_image[rows, cols].all() and view.in_image.sum() == view.in_image[rows, cols].size
     assert view.padding_bits == pytest.approx(view.bits[:, view.padding_cells].sum(dtype=np.float64))
@@ -170,7 +177,7 @@ def test_variable_rate_model_matches_its_forward_pass(image):
     view = entropy_view(model, image, quality=2.5)
     padded, unpad = codec.pad_image(image_to_tensor(image))
     with torch.no_grad():
-        out = model(padded, quality=2.5)
+        out = model(padded, quality=2.5, coded_cells=codec.coded_cells(HEIGHT, WIDTH))
     assert np.array_equal(view.bits, (-torch.log2(out["likelihoods"]["y"][0])).numpy())
     expected = codec.crop_image(out["x_hat"], unpad).clamp(0, 1)
     assert torch.equal(decode_from_slices(model, view, TINY_CONFIG.num_slices), expected)
@@ -260,7 +267,7 @@ def _view(arch: str, seed: int) -> EntropyView:
     bits[:, 0, :] = 500.0  # a bright padding row that must not set the colour scale
     return EntropyView(
         model_id=f"{arch}-test", arch=arch, quality=1, rate_quality=None, k=None, width=WIDTH, height=HEIGHT,
-        original=random_image(HEIGHT, WIDTH), pad=(14, 14, 29, 29), num_slices=slices,
+        original=random_image(HEIGHT, WIDTH), pad=(14, 14, 29, 29), layout="reference", num_slices=slices,
         y=maps["y"], mu=maps["mu"], sigma=np.abs(maps["mu"]) + 0.11, y_quantized=np.round(maps["y"]),
         y_hat=maps["y_hat"], bits=bits, z_bits=np.ones((4, 2, 2), np.float32),
         hyper_means=torch.zeros(1, channels, h, w), hyper_scales=torch.ones(1, channels, h, w),
