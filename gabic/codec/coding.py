@@ -188,7 +188,6 @@ def forward_reconstruction(model: ChannelwiseAttentionCodec, x: Tensor, pad: str
     eval-mode forward pass instead of the rANS coder: the same padding, layout, coded cells and
     quality. ``(1, 3, H, W)`` in [0, 1]; :func:`decompress_tensor` must reproduce it exactly."""
     height, width = x.shape[-2:]
-    layout = written_layout(height, width, layout)
     device = _prepare(model)
     padded, unpad = pad_image(x.to(device), pad, layout)
     quality = coded_quality(model) if model.config.variable_rate else None

@@ -145,7 +145,7 @@ def analyze(model: ChannelwiseAttentionCodec, image: object, k: int | None = Non
         start = time.perf_counter()
         x_hat = codec.decompress_tensor(data, working)
         decode_ms = (time.perf_counter() - start) * 1000
-    pad = codec.padding(height, width, codec.written_layout(height, width))
+    pad = codec.padding(height, width)
     half = next(working.parameters()).device.type == "cpu"
     blocks = {
         name: _inspect_block(name, block, records[name], pad, half) for name, block in working.window_blocks()

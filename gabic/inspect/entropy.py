@@ -248,7 +248,7 @@ def entropy_view(
     if quality is not None and not model.config.variable_rate:
         raise ValueError("quality= applies to variable-rate models only (config.rate_levels > 0)")
     original, x = image_tensor(image)
-    layout = codec.written_layout(original.height, original.width)
+    layout = codec.DEFAULT_LAYOUT  # as the codec encodes (an image without padding: the same either way)
     padded, unpad = codec.pad_image(x.to(device), layout=layout)
     cells = codec.coded_cells(original.height, original.width, layout, device)
     gc = model.gaussian_conditional

@@ -384,6 +384,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
         for decoder, string in zip(decoders, y_strings, strict=True):
             decoder.set_stream(string)
         gc = self.gaussian_conditional
+        cells_on_cpu = None if coded_cells is None else coded_cells.cpu()  # where the decoded values go
 
         def decode(i: int, mu: Tensor, scale: Tensor) -> Tensor:
             index = gc.build_indexes(scale)
@@ -395,7 +396,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
                 if coded_cells is None:
                     values[b] = read.view(mu.shape[1:])
                 else:
-                    values[b][:, coded_cells.cpu()] = read.view(mu.shape[1], -1)
+                    values[b][:, cells_on_cpu] = read.view(mu.shape[1], -1)
             y_hat_slice = gc.dequantize(values.to(mu.device), mu)
             return y_hat_slice if coded_cells is None else fill_uncoded_cells(y_hat_slice, coded_cells)
 
