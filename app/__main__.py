@@ -18,7 +18,7 @@ import torch
 from .handlers import App
 from .inputs import DEFAULT_MAX_SIDE, SAMPLES, prepare_image, sample_image
 from .service import DEFAULT_CACHE_BYTES, Explorer
-from .ui import MAX_FILE_SIZE, build_demo, launch_queue
+from .ui import MAX_FILE_SIZE, SLIDER_KEYS_JS, build_demo, launch_queue
 from .weights import DISPLAY_NAMES, FAMILY_CHOICES, WeightsSource
 
 log = logging.getLogger("gabic.app")
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     explorer = Explorer(source, cache_bytes=args.cache_mb * 2**20)
     app = App(explorer, max_side=max_side, prefetch=not args.no_prefetch)
     for arch, line in source.description().items():
-        log.info("%s: %s", DISPLAY_NAMES[arch], line)
+        log.info("%s: %s (folder %s)", DISPLAY_NAMES[arch], line, source.folder(arch))
     initial = None
     problem = source.problem()
     if problem:
@@ -73,12 +73,12 @@ def main(argv: list[str] | None = None) -> None:
             explorer.pair(initial, quality)
             log.info("sample %s analysed at q%d in %.1f s", args.sample, quality,
                      time.perf_counter() - start)  # fmt: skip
-            app.prefetcher.qualities(initial, explorer.trained_k() or 0)
+            app.prefetcher.around(initial, quality, explorer.trained_k() or 0)
         except Exception as error:  # the UI shows the problem; the server still starts
             log.error("could not analyse the sample photo: %s", error)
             initial = None
     demo = launch_queue(build_demo(app, initial, args.sample if initial is not None else None))
-    demo.launch(server_name=args.host, server_port=args.port, show_error=False, css=_css(),
+    demo.launch(server_name=args.host, server_port=args.port, show_error=False, css=_css(), js=SLIDER_KEYS_JS,
                 allowed_paths=[str(app.export_dir)], max_file_size=MAX_FILE_SIZE)  # fmt: skip
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gabic.inspect import Analysis
+from gabic.inspect import Analysis, BlockInspections
 
 V = TypeVar("V")
 
@@ -55,7 +55,8 @@ def _image_bytes(image: Image.Image) -> int:
 
 def analysis_bytes(analysis: Analysis) -> int:
     """Estimated memory held by an :class:`gabic.inspect.Analysis`: its two images, the
-    bitstream, the bit maps and every tensor recorded per attention block."""
+    bitstream, the bit maps and, per attention block, its recorded input and its graph or
+    attention (counted as if computed)."""
     total = _image_bytes(analysis.original) + _image_bytes(analysis.reconstruction) + len(analysis.data)
     for array in (
         analysis.y_bits,
@@ -64,6 +65,9 @@ def analysis_bytes(analysis: Analysis) -> int:
         analysis.z_bits_per_pixel_map,
     ):
         total += np.asarray(array).nbytes
+    if isinstance(analysis.blocks, BlockInspections):
+        # what the blocks hold once a view has read all four (reading this computes nothing)
+        return total + analysis.blocks.nbytes()
     seen: set[int] = set()
     for block in analysis.blocks.values():
         for field in dataclasses.fields(block):

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import math
+import re
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ from gabic.codec.images import ImageInputError
 from gabic.zoo import CheckpointError
 
 from .exports import ExportFolder, ImageFiles
-from .inputs import DEFAULT_MAX_SIDE, PreparedImage, prepare_image, sample_image
+from .inputs import DEFAULT_MAX_SIDE, MAX_UPLOAD_BYTES, PreparedImage, prepare_image, sample_image
 from .prefetch import Prefetcher
 from .service import Explorer, Pair, Progress
 from .session import Controls, Session, quality_label, quality_value
@@ -77,12 +78,44 @@ def _edge_choices(rows: list[dict[str, Any]], edge: int) -> tuple[list[tuple[str
     return choices, edge if edge in slots else slots[0]
 
 
+#: An absolute path in a message (the server's folders): shown as its last part only.
+_SERVER_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"()\[\]:;,]+/)+([^\s/'\"()\[\]:;,]*)")
+
+
+def without_server_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part (``/srv/x/photo.jpg`` -> ``photo.jpg``):
+    what a visitor reads names no folder of the server."""
+    return _SERVER_PATH.sub(lambda found: found[1] or "…", text)
+
+
+def user_message(error: BaseException) -> str:
+    """One sentence for the visitor about a user error: an :class:`ImageInputError`'s reason
+    (what is wrong and what to do; it names no file), else the error's text without server paths."""
+    if isinstance(error, ImageInputError):
+        text = error.reason
+    else:
+        text = without_server_paths(str(error).strip("'\"")) or type(error).__name__
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def failure_message(error: BaseException) -> str:
     if isinstance(error, USER_ERRORS):
-        text = str(error).strip("'\"") or type(error).__name__
-        return f"Problem: {text}"
+        return f"Problem: {user_message(error)}"
     log.error("unexpected error in a handler:\n%s", "".join(traceback.format_exception(error)))
-    return f"Problem: something went wrong ({type(error).__name__}: {error}). The server log has details."
+    text = without_server_paths(f"{type(error).__name__}: {error}")
+    return f"Problem: something went wrong ({text}). The server log has details."
+
+
+def refused_views(sentence: str, previous: Any) -> dict[str, Any]:
+    """The status and photo description after a refused upload: the reason, and whether the
+    views below still show the previous photo (they keep their values)."""
+    if not isinstance(previous, Session):
+        return {"status": f"Problem: {sentence}", "image_info": "No photo analysed: the upload was refused."}
+    return {
+        "status": f"Problem: {sentence} The results below are still those of the previous photo.",
+        "image_info": f"Results below: the previous photo, {previous.image.describe()} "
+        "(the new upload was refused).",
+    }
 
 
 def guarded(outputs: tuple[str, ...] | None = VIEWS, state: bool = True) -> Callable:
@@ -149,7 +182,7 @@ class App:
         clicked point (the image centre until the user clicks); ``sample``: its sample name."""
         if source is None:
             raise ImageInputError("no image given")
-        return Session.start(prepare_image(source, self.max_side), sample)
+        return Session.start(prepare_image(source, self.max_side, MAX_UPLOAD_BYTES), sample)
 
     def load_image(self, source: Any, quality: int, k: int, block: str, head: str, part: str,
                    progress: Any = None, sample: str | None = None) -> tuple[Session, dict[str, Any]]:  # fmt: skip
@@ -158,9 +191,20 @@ class App:
         if problem:
             raise FileNotFoundError(problem)
         session = self.new_session(source, sample)
-        views = self.render(session, quality, k, block, head, part, progress)
-        self.prefetcher.qualities(session.image, int(k))
-        return session, views
+        return session, self.render(session, quality, k, block, head, part, progress)
+
+    def load_upload(self, source: Any, previous: Any, quality: int, k: int, block: str, head: str, part: str,
+                    progress: Any = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+        """An upload or paste (``previous``: the session shown so far): :meth:`load_image`; a file
+        the input policy refuses gives no new session (``gr.skip()``), a toast and a status with
+        the reason, and marks the views below as the previous photo's."""
+        try:
+            return self.load_image(source, quality, k, block, head, part, progress)
+        except ImageInputError as error:
+            log.info("upload refused: %s", error)  # with the server's path, for the operator
+            sentence = user_message(error)
+            _notify(sentence)
+            return gr.skip(), refused_views(sentence, previous)
 
     def load_sample(self, name: str, quality: int, k: int, block: str, head: str, part: str,
                     progress: Any = None) -> tuple[Session, dict[str, Any]]:  # fmt: skip
@@ -177,6 +221,7 @@ class App:
         session = _require(session)
         controls = Controls.read(quality, k, block, head, part)
         pair = self._pair(session, controls, progress)
+        self.prefetcher.around(session.image, controls.quality, controls.k)
         image = session.image
         views = {
             "status": self._status(pair, image, controls),

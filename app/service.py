@@ -173,7 +173,11 @@ class Explorer:
         worker thread while GABIC runs here, each on half of PyTorch's CPU threads (on a
         2-core CPU a pair of 512-px analyses takes 0.75 s so instead of 1.0 s one after the other)."""
         progress = progress or _no_progress
-        if self.cached(image, "gabic", quality, k) is not None:
+        if (
+            self.cached(image, "gabic", quality, k) is not None
+            or self.cached(image, "zou2022", quality) is not None
+        ):
+            # at most one model to run (a k change runs GABIC alone): it gets all the threads
             gabic = self.analysis(image, "gabic", quality, k)
             progress(0.5, f"Zou2022 q{quality:g}")
             return Pair(gabic, self.analysis(image, "zou2022", quality))

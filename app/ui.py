@@ -11,11 +11,13 @@ from gabic.viz import METRIC_HEADERS
 from . import texts
 from .diagram import codec_diagram
 from .handlers import BITS_OPACITY, VIEWS, App, failure_message, guarded
-from .inputs import SAMPLES, PreparedImage, sample_image
+from .inputs import MAX_UPLOAD_BYTES, SAMPLES, PreparedImage, sample_image
 from .links import link_query, parse_link
+from .prefetch import QUALITY_STEP
 from .service import BLOCKS
 from .session import Session
 from .ui_sections import build_sections, refresh_due, wire_sections
+from .uploads import PhotoInput
 from .weights import DISPLAY_NAMES
 
 #: The views a change of the controls redraws (the photo's description stays).
@@ -27,8 +29,9 @@ CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32
 #: Gradio's own copies of uploads, samples and reports: every 30 min, delete those older than 1 h.
 DELETE_CACHE = (1800, 3600)
-#: Largest upload Gradio accepts, in bytes (decoding is refused above 40 MP anyway: gabic.codec.images).
-MAX_FILE_SIZE = 25 * 1024 * 1024
+#: Largest upload Gradio accepts, in bytes (decoding is refused above 40 MP anyway: gabic.codec.images);
+#: the handlers refuse a larger file that reaches them another way (the API) with the same limit.
+MAX_FILE_SIZE = MAX_UPLOAD_BYTES
 
 CSS = """
 #status {font-size: 15px}
@@ -36,6 +39,24 @@ CSS = """
 .hidden-link {display: none !important}
 .explain {font-size: 13px; color: var(--body-text-color-subdued)}
 """
+
+
+#: Keyboard use of the quality and k sliders ends like a drag (Gradio sends "release" on pointer
+#: up and when the number box loses focus): Enter in a number box leaves it, and a key that moved
+#: the range sends the pointer-up the range listens for. Runs once per page (``launch(js=...)``).
+SLIDER_KEYS_JS = """() => {
+  const boxes = "#quality input[type=number], #k input[type=number]";
+  const ranges = "#quality input[type=range], #k input[type=range]";
+  const moves = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End"];
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target.matches && event.target.matches(boxes)) { event.target.blur(); }
+  });
+  document.addEventListener("keyup", (event) => {
+    if (moves.includes(event.key) && event.target.matches && event.target.matches(ranges)) {
+      event.target.dispatchEvent(new PointerEvent("pointerup", {bubbles: true}));
+    }
+  });
+}"""
 
 
 #: The link's query (from the server, with the views) -> the address bar and the "Link to this
@@ -77,8 +98,9 @@ def build_demo(
 
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                upload = gr.Image(label="Your photo (drop, paste or click)", type="filepath", image_mode=None,
-                                  sources=["upload", "clipboard"], height=260, elem_id="upload")  # fmt: skip
+                # the file reaches the handler unread: the input policy decides what it is (app.uploads)
+                upload = PhotoInput(label="Your photo (drop, paste or click)", type="filepath", image_mode=None,
+                                    sources=["upload", "clipboard"], height=260, elem_id="upload")  # fmt: skip
                 image_info = gr.Markdown(elem_id="image_info")
                 samples = gr.Gallery(
                     value=[(sample_image(name), name) for name in SAMPLES], label="Samples",
@@ -89,9 +111,10 @@ def build_demo(
                 # A slider needs two ends: with a single quality available it shows q1…q4, fixed.
                 single = len(qualities) == 1 and not continuous
                 if continuous:
-                    quality = gr.Slider(1, 4, value=start_quality, step=0.05, elem_id="quality",
-                                        label="Quality (continuous 1 … 4: one variable-rate model each; "
-                                        "the paper's λ at 1, 2, 3, 4)")  # fmt: skip
+                    quality = gr.Slider(1, 4, value=start_quality, step=QUALITY_STEP, elem_id="quality",
+                                        label="Quality (1 … 4: one variable-rate model each, the paper's λ "
+                                        f"at 1, 2, 3, 4; the slider moves in steps of {QUALITY_STEP:g}, the "
+                                        "box takes any hundredth)")  # fmt: skip
                 else:
                     quality = gr.Slider(1 if single else min(qualities), 4 if single else max(qualities),
                                         value=start_quality, step=1, interactive=not single, elem_id="quality",
@@ -194,12 +217,13 @@ def build_demo(
         link_outputs = [share_query, parts.due]
         full_outputs = [session, *(components[name] for name in VIEWS)]
         linked_outputs = [*full_outputs, *link_outputs]
+        upload_outputs = [upload, *linked_outputs]
         control_outputs = [session, *(components[name] for name in CONTROL_VIEWS), *link_outputs]
         inspector_outputs = [session, *(components[name] for name in INSPECTOR_VIEWS), *link_outputs]
         bit_outputs = [bits_gabic, bits_zou, bits_diff, bits_summary]
         opened = parts.open_names
 
-        load_image = guarded(VIEWS)(app.load_image)
+        load_upload = guarded(VIEWS)(app.load_upload)
         render_all = guarded(VIEWS, state=False)(app.render)
         render = guarded(CONTROL_VIEWS, state=False)(app.render)
         click = guarded(INSPECTOR_VIEWS)(app.click)
@@ -211,12 +235,15 @@ def build_demo(
         sweep = guarded(("status", "k_sweep"), state=False)(app.k_sweep)
         export = guarded(("status", "report"), state=False)(app.export)
 
-        def on_upload(path: str | None, q: float, kk: int, b: str, h: str, p: str, o: float,
-                      names: tuple[str, ...], progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
+        def on_upload(path: str | bytes | None, state: Any, q: float, kk: int, b: str, h: str, p: str,
+                      o: float, names: tuple[str, ...], progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
+            """An upload or paste; a refused file also leaves the photo box empty (its preview
+            would be a broken picture) and the views marked as the previous photo's."""
             if path is None:
-                return tuple(gr.skip() for _ in linked_outputs)
-            result = load_image(path, q, kk, b, h, p, progress=progress, flat=True)
-            return with_link(result, q, kk, b, h, names)
+                return tuple(gr.skip() for _ in upload_outputs)
+            result = load_upload(path, state, q, kk, b, h, p, progress=progress, flat=True)
+            refused = not isinstance(result[0], Session)
+            return (None if refused else gr.skip(), *with_link(result, q, kk, b, h, names))
 
         def on_sample(q: float, kk: int, b: str, h: str, p: str, o: float, names: tuple[str, ...],
                       evt: gr.SelectData, progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
@@ -295,8 +322,9 @@ def build_demo(
                 values[index] = f"{values[index]} ({'; '.join(link.notes)})"
             return (*with_link((fresh, *values), q, kk, b, h, names), q, kk, b, h)
 
-        def api_analyze(path: str, q: float, kk: float) -> Any:
-            """Analyse an image file with both models; returns image key, size and metrics."""
+        def api_analyze(path: str | bytes | None, q: float, kk: float) -> Any:
+            """Analyse an image file with both models; returns image key, size and metrics. A file
+            the input policy refuses raises an error whose message is the page's sentence."""
             try:
                 return app.api_metrics(path, q, int(kk))
             except Exception as error:
@@ -307,12 +335,14 @@ def build_demo(
         # on each output cost ~70 ms of the browser's time per cached scrub, and its animation took
         # CPU time from the analysis of an upload.
         quiet = {"api_name": False, "trigger_mode": "always_last", "show_progress_on": [status]}
-        upload.input(on_upload, [upload, *controls, opened], linked_outputs, api_name="upload",
+        upload.input(on_upload, [upload, session, *controls, opened], upload_outputs, api_name="upload",
                      show_progress_on=[status])  # fmt: skip
         samples.select(
             on_sample, [*controls, opened], linked_outputs, api_name=False, show_progress_on=[status]
         )
-        quality.input(on_controls, [session, *controls, opened], control_outputs, **quiet)
+        # a slider answers when it is let go (a drag computes only where it ends), when its number
+        # box is left or Enter is pressed in it, and after a key moved it (SLIDER_KEYS_JS)
+        quality.release(on_controls, [session, *controls, opened], control_outputs, **quiet)
         k.release(on_controls, [session, *controls, opened], control_outputs, **quiet)
         for widget in (block, head, part):
             widget.input(on_controls, [session, *controls, opened], control_outputs, **quiet)
@@ -328,7 +358,7 @@ def build_demo(
                   api_name=False)  # fmt: skip
         share_query.change(None, [share_query], [share], js=URL_JS, api_name=False)
         api_inputs = [
-            gr.Image(type="filepath", visible=False),
+            PhotoInput(type="filepath", visible=False),
             gr.Number(visible=False),
             gr.Number(visible=False),
         ]

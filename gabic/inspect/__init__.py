@@ -7,6 +7,8 @@
   one attention module and the mapping between image pixels and graph nodes;
 - :mod:`~gabic.inspect.recording`: :func:`record_attention`, forward hooks that record what the
   four window blocks compute while a context is open (nothing is set on the layers);
+- :mod:`~gabic.inspect.block_inputs`: :class:`BlockInspections`, an analysis's graphs and
+  attention computed from each block's recorded input when a view first reads them;
 - :mod:`~gabic.inspect.entropy`: :func:`entropy_view`, y, ŷ, μ, σ and −log₂ p of every latent
   element (the encoder's own pass), bits per channel and slice, the max-entropy channel;
 - :mod:`~gabic.inspect.progressive`: :func:`progressive_decoding`, reconstructions from the first
@@ -18,6 +20,7 @@ Returns data only; drawing is :mod:`gabic.viz`. The models given are never chang
 """
 
 from .analysis import Analysis, analyze, bit_difference, spread_bits
+from .block_inputs import BlockInspections, record_block_inputs
 from .blocks import BlockInspection
 from .entropy import EntropyView, entropy_view
 from .graph_structure import AdjacencyShare, adjacency_shares, adjacent_edge_share, random_adjacent_share
@@ -28,6 +31,7 @@ __all__ = [
     "AdjacencyShare",
     "Analysis",
     "BlockInspection",
+    "BlockInspections",
     "BlockRecord",
     "EntropyView",
     "ProgressiveDecoding",
@@ -40,5 +44,6 @@ __all__ = [
     "progressive_decoding",
     "random_adjacent_share",
     "record_attention",
+    "record_block_inputs",
     "spread_bits",
 ]

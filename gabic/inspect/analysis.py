@@ -2,9 +2,11 @@
 
 :func:`analyze` compresses an image (real rANS bitstream), decodes it, and
 records on the way the likelihood of every latent element and, in each of the
-four attention modules, the kNN graph and attention weights (GABIC) or the full
-window attention (Zou2022), through :func:`~gabic.inspect.record_attention`.
-The model it is given is not changed.
+four attention modules, the input the module was given: the kNN graph and attention weights
+(GABIC) or the full window attention (Zou2022) of a module are computed from it the first time
+they are read (:class:`~gabic.inspect.block_inputs.BlockInspections`), and are those
+:func:`~gabic.inspect.record_attention` records during the pass. The model it is given is not
+changed.
 
 Bit maps are at latent resolution of the padded image; :func:`spread_bits` spreads them over
 the original image's pixels (coordinates as in :mod:`gabic.inspect.blocks`).
@@ -14,20 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from .. import codec
 from ..codec.images import image_to_tensor, load_image, tensor_to_image
-from ..layers import GraphWindowBlock
 from ..metrics import msssim, psnr
-from ..models import BLOCK_STRIDES, GABIC, ChannelwiseAttentionCodec
+from ..models import GABIC, ChannelwiseAttentionCodec
+from .block_inputs import BlockInspections, record_block_inputs
 from .blocks import BlockInspection
-from .recording import BlockRecord, record_attention
 
 
 @dataclass
@@ -38,6 +39,9 @@ class Analysis:
     exact ``-log2`` likelihoods summed over channels at latent resolution (of
     the padded image); ``bits_per_pixel_map`` (and its y/z parts) spread them
     over the original image's pixels; they sum to ``bits_estimated``.
+
+    ``blocks``: ``{block name: BlockInspection}``, each computed the first time it is read
+    (empty when the analysis ran with ``inspect_attention=False``).
     """
 
     model_id: str
@@ -61,7 +65,7 @@ class Analysis:
     z_bits: np.ndarray
     y_bits_per_pixel_map: np.ndarray
     z_bits_per_pixel_map: np.ndarray
-    blocks: dict[str, BlockInspection] = field(default_factory=dict)
+    blocks: Mapping[str, BlockInspection] = field(default_factory=dict)
 
     @property
     def bits_per_pixel_map(self) -> np.ndarray:
@@ -92,28 +96,6 @@ def spread_bits(bits: np.ndarray, stride: int, height: int, width: int, pad_top:
     return per_pixel[(rows - first_r)[:, None], (cols - first_c)[None, :]].astype(np.float32)
 
 
-def _inspect_block(name: str, block: nn.Module, record: BlockRecord, pad: tuple[int, int, int, int],
-                   half: bool) -> BlockInspection:  # fmt: skip
-    """A :class:`BlockInspection` from what ``block`` recorded (``pad``: the image padding,
-    ``half``: store window attention in fp16)."""
-    grid, found = record.grid, record.explanation
-    common = dict(
-        name=name, window=block.window, stride=BLOCK_STRIDES[name],
-        grid_height=grid.height, grid_width=grid.width,
-        padded_grid_height=grid.padded_height, padded_grid_width=grid.padded_width,
-        shift=grid.shift, pad_top=pad[2], pad_left=pad[0],
-    )  # fmt: skip
-    if isinstance(block, GraphWindowBlock):
-        return BlockInspection(kind="graph", heads=block.conv.heads, k=block.conv.k,
-                               alpha=found["alpha"], neighbours=found["neighbours"],
-                               qk_score=found["qk_score"], edge_score=found["edge_score"],
-                               edge_attribute=found["edge_attribute"],
-                               feature_distance=found["feature_distance"], **common)  # fmt: skip
-    alpha = found["alpha"]
-    return BlockInspection(kind="window", heads=block.attn.heads, alpha=alpha.half() if half else alpha,
-                           **common)  # fmt: skip
-
-
 def analyze(model: ChannelwiseAttentionCodec, image: object, k: int | None = None,
             inspect_attention: bool = True) -> Analysis:  # fmt: skip
     """Compress and decompress ``image`` with ``model`` and record everything to draw.
@@ -124,7 +106,8 @@ def analyze(model: ChannelwiseAttentionCodec, image: object, k: int | None = Non
         k: for GABIC, neighbours per node to use for this analysis (default:
             the model's current k); a copy of the model with that k runs
             (:func:`gabic.codec.with_k`). The container records it.
-        inspect_attention: record graphs/attention of the four modules.
+        inspect_attention: keep what the four modules were given, so that their graphs and
+            attention can be read from ``blocks`` (each computed when first read).
 
     Returns:
         :class:`Analysis`. ``bpp`` is from the real bitstream; ``bpp_estimated``
@@ -137,8 +120,8 @@ def analyze(model: ChannelwiseAttentionCodec, image: object, k: int | None = Non
     if k is not None and not is_graph:
         raise ValueError("k applies to GABIC only")
     working = codec.with_k(model, k) if k is not None else model
-    recording = record_attention(working) if inspect_attention else contextlib.nullcontext({})
-    with recording as records:
+    recording = record_block_inputs(working) if inspect_attention else contextlib.nullcontext({})
+    with recording as inputs:
         start = time.perf_counter()
         data, likelihoods = codec.encode_tensor(working, x, with_likelihoods=True)
         encode_ms = (time.perf_counter() - start) * 1000
@@ -147,9 +130,7 @@ def analyze(model: ChannelwiseAttentionCodec, image: object, k: int | None = Non
         decode_ms = (time.perf_counter() - start) * 1000
     pad = codec.padding(height, width)
     half = next(working.parameters()).device.type == "cpu"
-    blocks = {
-        name: _inspect_block(name, block, records[name], pad, half) for name, block in working.window_blocks()
-    } if inspect_attention else {}  # fmt: skip
+    blocks = BlockInspections(dict(working.window_blocks()), inputs, pad, half) if inspect_attention else {}
     assert likelihoods is not None
     y_bits = (-torch.log2(likelihoods["y"][0])).sum(0).cpu().numpy()
     z_bits = (-torch.log2(likelihoods["z"][0])).sum(0).cpu().numpy()

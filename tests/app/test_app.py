@@ -237,16 +237,30 @@ def test_prefetch_is_bounded(app: App, loaded: tuple[Session, dict], monkeypatch
     monkeypatch.setattr(prefetcher, "enabled", True)
     monkeypatch.setattr(prefetcher.executor, "submit", lambda *args: submitted.append(args))
     monkeypatch.setattr(prefetcher, "pending", prefetch.PREFETCH_QUEUE - 1)
-    prefetcher.qualities(session.image, 9)
+    prefetcher.around(session.image, 2, 9)
     assert len(submitted) == 1
     assert handlers.USER_ERRORS
 
 
-def test_prefetch_skips_an_older_image(
+def test_prefetch_plan_starts_nearest_and_covers_the_slider() -> None:
+    positions = prefetch.slider_qualities([1, 2, 3, 4], continuous=True)
+    assert positions[:3] == [1, 1.25, 1.5] and positions[-1] == 4 and len(positions) == 13
+    assert prefetch.slider_qualities([1, 2, 3, 4], continuous=False) == [1, 2, 3, 4]
+    plan = prefetch.prefetch_plan(positions, 2, 9, (1, 15))
+    both = ("gabic", "zou2022")
+    assert plan[:4] == [(1.75, 9, both), (2.25, 9, both), (2, 10, ("gabic",)), (2, 8, ("gabic",))]
+    assert {q for q, k, archs in plan if archs == both} == set(positions) - {2}
+    distances = [abs(q - 2) for q, k, archs in plan if archs == both]
+    assert distances == sorted(distances)
+    assert prefetch.prefetch_plan([1, 2], 1, 15, (1, 15)) == [(2, 15, both), (1, 14, ("gabic",))]
+    assert prefetch.prefetch_plan([1, 2], 1, 9, (1, 15), graph_k=False) == [(2, 9, both)]
+
+
+def test_prefetch_skips_an_older_request(
     app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What is queued for an image is skipped once a newer image was queued; the newest runs
-    both analyses, each once."""
+    """What is queued for a view is skipped once a newer view (here of another image) was queued;
+    the newest runs its analyses, each once, nearest first."""
     session, _ = loaded
     newer = app.new_session(random_image(48, 64, seed=77)).image
     prefetcher = app.prefetcher
@@ -254,15 +268,19 @@ def test_prefetch_skips_an_older_image(
     monkeypatch.setattr(prefetcher, "enabled", True)
     monkeypatch.setattr(prefetcher.executor, "submit", lambda fn, *args: queued.append((fn, args)))
     monkeypatch.setattr(
-        prefetcher.explorer, "analysis", lambda image, arch, *rest: computed.append((image.key, arch))
+        prefetcher.explorer,
+        "analysis",
+        lambda image, arch, quality, k=None: computed.append((image.key, arch, quality, k)),
     )
-    prefetcher.qualities(session.image, 9)
-    prefetcher.qualities(newer, 9)
+    prefetcher.around(session.image, 2, 9)
+    first = len(queued)
+    prefetcher.around(newer, 2, 9)
     for fn, args in queued:
         fn(*args)
-    qualities = len(app.explorer.source.common_qualities())
-    assert len(queued) == 2 * qualities and prefetcher.pending == 0
-    assert computed == [(newer.key, arch) for _ in range(qualities) for arch in ("gabic", "zou2022")]
+    assert prefetcher.pending == 0
+    assert computed and all(key == newer.key for key, *_ in computed)
+    assert len(computed) == len(queued) - first
+    assert len(set(computed)) == len(computed)
 
 
 def test_prefetch_thread_runs_at_the_lowest_priority(app: App) -> None:
