@@ -93,7 +93,9 @@ def on_files(files, config):
             if uri in _added:
                 continue
             _added[uri] = path
-            files.append(File.generated(config, uri, abs_src_path=str(path), inclusion=InclusionLevel.NOT_IN_NAV))
+            files.append(
+                File.generated(config, uri, abs_src_path=str(path), inclusion=InclusionLevel.NOT_IN_NAV)
+            )
             if path.suffix == ".md":
                 queue.append(path)
     return files
