@@ -19,7 +19,8 @@
 # q4 runs until its --steps or until stopped (a session ends); the model card records the steps done and
 # the step selected on BSDS500 val. Kodak is only evaluated, never used to choose anything.
 # Live runs write to runs/ (ignored by git); `python training/record_run.py runs/RUN` commits what audits a
-# run to training/runs/RUN (state.json, val.jsonl, a thinned step log). The history: training/ROUNDS.md.
+# run as one file, training/runs/RUN.json (arguments, machine, lineage, every validation, a thinned loss
+# curve); `--card CARD` makes a shipped card name its runs by those records. The history: training/ROUNDS.md.
 # The shipped weights of round 1 on a GPU: CPU q4 to step 10 000 (batch 8x128^2), then `gpu 440` on one
 # H200 (all eight runs at once, batch 8x256^2, 1682 steps each, lr x0.1 for the last quarter), shipped
 # from runs/*-h200 (see run_suffix). The `gpu` stage writes fp16 parents of the q4 runs first.
@@ -180,10 +181,9 @@ ship-vr)
     for arch in "${ARCHS[@]}"; do
         $PY -m gabic ship "runs/$arch-small-vr-$vr_round" --name "$arch-small-vr" \
             ${RESULTS:+--results "results/kodak/$arch-small-vr.json"}
-        $PY training/record_run.py "runs/$arch-small-vr-$vr_round"
         cp "runs/vr${vr_round#cpu}-steps" training/runs/ 2>/dev/null || true
-        # the card names the run by its committed record (tests/docs/test_training_record.py)
-        sed -i 's#"runs/#"training/runs/#g' "assets/weights/$arch-small-vr.json"
+        # training/runs/RUN.json, and the card names its runs by those records (tests/docs/test_training_record.py)
+        $PY training/record_run.py "runs/$arch-small-vr-$vr_round" --card "assets/weights/$arch-small-vr.json"
     done
     ;;
 kodak-vr)
@@ -214,7 +214,8 @@ ship)
             run="runs/$arch-small-q$quality$(run_suffix "$quality")"
             $PY -m gabic ship "$run" --name "$arch-small" --quality "$quality" \
                 ${RESULTS:+--results "results/kodak/$arch-small.json"}
-            $PY training/record_run.py "$run"  # state.json, val.jsonl, thinned log -> training/runs/
+            # training/runs/RUN.json; the card names its runs by their records, as in ship-vr
+            $PY training/record_run.py "$run" --card "assets/weights/$arch-small-q$quality.json"
         done
     done
     ;;
