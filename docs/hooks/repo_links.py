@@ -10,7 +10,8 @@ files are read in a checkout. MkDocs only knows the files under ``docs/``; this 
 - turns a link of an added repository page that leads nowhere in the site (a folder, a missing
   file) into plain text, so that edits elsewhere cannot break ``mkdocs build --strict``; links of
   the pages under ``docs/`` stay as written, so that ``--strict`` still reports their mistakes;
-- shows the Sphinx roles of the docstrings (``:func:`name```) as code.
+- shows the Sphinx roles of the docstrings (``:func:`name```) as code and drops their
+  ``.. code-block::`` lines (the indented block under one is shown as code anyway).
 
 Nothing is fetched from anywhere; only files of this checkout are read.
 """
@@ -25,6 +26,7 @@ from mkdocs.structure.files import File, InclusionLevel
 
 LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.DOTALL | re.MULTILINE)
+DIRECTIVE = re.compile(r"<p>\.\. code-block::[^<]*</p>\s*")
 ROLE = re.compile(r":(?:mod|func|class|meth|attr|data|exc|obj|const):<code>~?\.?([^<]*)</code>")
 PREFIX = "repo"
 
@@ -123,5 +125,6 @@ def on_page_markdown(markdown, page, config, files):
 
 
 def on_page_content(html, page, config, files):
-    """Sphinx roles in docstrings (``:func:`x```) read as code in the API pages."""
-    return ROLE.sub(r"<code>\1</code>", html)
+    """Sphinx roles in docstrings (``:func:`x```) read as code in the API pages; a
+    ``.. code-block::`` line before an indented block (already shown as code) is dropped."""
+    return ROLE.sub(r"<code>\1</code>", DIRECTIVE.sub("", html))
