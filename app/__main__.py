@@ -11,23 +11,28 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 
-import torch
-
-from .handlers import App
-from .inputs import DEFAULT_MAX_SIDE, SAMPLES, prepare_image, sample_image
-from .service import DEFAULT_CACHE_BYTES, Explorer
-from .ui import MAX_FILE_SIZE, SLIDER_KEYS_JS, build_demo, launch_queue
-from .weights import DISPLAY_NAMES, FAMILY_CHOICES, WeightsSource
+from .warmup import WarmupPage
 
 log = logging.getLogger("gabic.app")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m app", description="GABIC vs Zou2022 exploration app")
+def _address_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="GABIC vs Zou2022 exploration app",
+                                     add_help=add_help)  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from .inputs import DEFAULT_MAX_SIDE, SAMPLES
+    from .service import DEFAULT_CACHE_BYTES
+    from .weights import FAMILY_CHOICES
+
+    parser = _address_parser()
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
                         help="where the models run (default: cuda when available, else cpu)")  # fmt: skip
     parser.add_argument("--checkpoints", default=None, metavar="DIR",
@@ -48,8 +53,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # the address answers at once with a "warming up" page, while the heavy imports and the models load
+    address, _ = _address_parser(add_help=False).parse_known_args(argv)
+    warmup = WarmupPage(address.host, address.port)
+    try:
+        _start(argv, warmup)
+    finally:
+        warmup.stop()
+
+
+def _start(argv: list[str] | None, warmup: WarmupPage) -> None:
+    args = parse_args(argv)
+    import torch
+
+    from .handlers import App
+    from .inputs import DEFAULT_MAX_SIDE, prepare_image, sample_image
+    from .service import Explorer
+    from .ui import MAX_FILE_SIZE, SLIDER_KEYS_JS, build_demo, launch_queue
+    from .weights import DISPLAY_NAMES, WeightsSource
+
+    log.info("imports done %.1f s after start", time.perf_counter() - _STARTED)
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device is available")
     if args.threads:
@@ -68,16 +92,23 @@ def main(argv: list[str] | None = None) -> None:
         initial = prepare_image(sample_image(args.sample), max_side)
         qualities = source.common_qualities()
         quality = qualities[min(1, len(qualities) - 1)]
-        start = time.perf_counter()
-        try:
-            explorer.pair(initial, quality)
+
+        def analyse_sample() -> None:
+            # while Gradio starts: a page opened meanwhile waits for this very analysis (the cache
+            # computes each analysis once); if it fails, the page shows the problem
+            start = time.perf_counter()
+            try:
+                explorer.pair(initial, quality)
+            except Exception as error:
+                log.error("could not analyse the sample photo: %s", error)
+                return
             log.info("sample %s analysed at q%d in %.1f s", args.sample, quality,
                      time.perf_counter() - start)  # fmt: skip
             app.prefetcher.around(initial, quality, explorer.trained_k() or 0)
-        except Exception as error:  # the UI shows the problem; the server still starts
-            log.error("could not analyse the sample photo: %s", error)
-            initial = None
+
+        threading.Thread(target=analyse_sample, name="sample-analysis", daemon=True).start()
     demo = launch_queue(build_demo(app, initial, args.sample if initial is not None else None))
+    warmup.stop()
     demo.launch(server_name=args.host, server_port=args.port, show_error=False, css=_css(), js=SLIDER_KEYS_JS,
                 allowed_paths=[str(app.export_dir)], max_file_size=MAX_FILE_SIZE)  # fmt: skip
 
@@ -87,6 +118,8 @@ def _css() -> str:
 
     return CSS
 
+
+_STARTED = time.perf_counter()
 
 if __name__ == "__main__":
     main()
