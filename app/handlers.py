@@ -106,15 +106,19 @@ def failure_message(error: BaseException) -> str:
     return f"Problem: something went wrong ({text}). The server log has details."
 
 
+def previous_photo_note(session: Session) -> str:
+    """The photo description when the views no longer belong to what the photo box shows."""
+    return f"The results below are still those of the previous photo: {session.image.describe()}."
+
+
 def refused_views(sentence: str, previous: Any) -> dict[str, Any]:
     """The status and photo description after a refused upload: the reason, and whether the
     views below still show the previous photo (they keep their values)."""
     if not isinstance(previous, Session):
-        return {"status": f"Problem: {sentence}", "image_info": "No photo analysed: the upload was refused."}
+        return {"status": f"Problem: {sentence}"}
     return {
         "status": f"Problem: {sentence} The results below are still those of the previous photo.",
-        "image_info": f"Results below: the previous photo, {previous.image.describe()} "
-        "(the new upload was refused).",
+        "image_info": previous_photo_note(previous),
     }
 
 

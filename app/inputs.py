@@ -17,6 +17,9 @@ from gabic.codec.images import ImageInputError, load_image
 DEFAULT_MAX_SIDE = 512
 #: Sample photos bundled with scikit-image (no download needed).
 SAMPLES = ("astronaut", "coffee", "chelsea", "rocket")
+#: Largest file accepted from a visitor, in bytes (the browser's upload limit and the API's):
+#: a larger file is refused unread with "too large: … MB, the limit is 25 MB".
+MAX_UPLOAD_BYTES = 25 * 2**20
 
 
 @dataclass
@@ -88,15 +91,18 @@ def _conversion_notes(source: object) -> list[str]:
     return notes
 
 
-def prepare_image(source: object, max_side: int | None = DEFAULT_MAX_SIDE) -> PreparedImage:
+def prepare_image(source: object, max_side: int | None = DEFAULT_MAX_SIDE,
+                  max_bytes: int | None = None) -> PreparedImage:  # fmt: skip
     """Read ``source`` (path, bytes, PIL image or array) under the project's input policy
-    and downscale it so its longer side is at most ``max_side``.
+    and downscale it so its longer side is at most ``max_side``; a file or bytes larger than
+    ``max_bytes`` are refused unread.
 
     Raises:
-        gabic.images.ImageInputError: not an image, damaged, empty or too large.
+        gabic.images.ImageInputError: not an image, damaged, empty or too large; its ``reason``
+            names no file (what the page shows).
     """
+    full = load_image(source, max_bytes=max_bytes)
     notes = _conversion_notes(source)
-    full = load_image(source)
     image = load_image(full, max_side=max_side) if max_side else full
     if image.size != full.size:
         notes.append(f"downscaled to at most {max_side} px per side for interactive use")
@@ -112,5 +118,5 @@ def sample_image(name: str) -> Image.Image:
     return Image.fromarray(getattr(data, name)()).convert("RGB")
 
 
-__all__ = ["DEFAULT_MAX_SIDE", "SAMPLES", "ImageInputError", "PreparedImage", "image_key", "prepare_image",
+__all__ = ["DEFAULT_MAX_SIDE", "MAX_UPLOAD_BYTES", "SAMPLES", "ImageInputError", "PreparedImage", "image_key", "prepare_image",
            "sample_image"]  # fmt: skip

@@ -10,14 +10,14 @@ from gabic.viz import METRIC_HEADERS
 
 from . import texts
 from .diagram import codec_diagram
-from .handlers import BITS_OPACITY, VIEWS, App, failure_message, guarded
+from .handlers import BITS_OPACITY, VIEWS, App, failure_message, guarded, previous_photo_note
 from .inputs import MAX_UPLOAD_BYTES, SAMPLES, PreparedImage, sample_image
 from .links import link_query, parse_link
 from .prefetch import QUALITY_STEP
 from .service import BLOCKS
 from .session import Session
 from .ui_sections import build_sections, refresh_due, wire_sections
-from .uploads import PhotoInput
+from .uploads import photo_input
 from .weights import DISPLAY_NAMES
 
 #: The views a change of the controls redraws (the photo's description stays).
@@ -99,7 +99,7 @@ def build_demo(
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 # the file reaches the handler unread: the input policy decides what it is (app.uploads)
-                upload = PhotoInput(label="Your photo (drop, paste or click)", type="filepath", image_mode=None,
+                upload = photo_input(label="Your photo (drop, paste or click)", type="filepath", image_mode=None,
                                     sources=["upload", "clipboard"], height=260, elem_id="upload")  # fmt: skip
                 image_info = gr.Markdown(elem_id="image_info")
                 samples = gr.Gallery(
@@ -245,6 +245,13 @@ def build_demo(
             refused = not isinstance(result[0], Session)
             return (None if refused else gr.skip(), *with_link(result, q, kk, b, h, names))
 
+        def on_emptied(path: str | bytes | None, state: Any) -> Any:
+            """The photo box became empty (a refused file, one over the size limit, or its ×): the
+            photo description says the views still show the previous photo."""
+            if path is not None or not isinstance(state, Session):
+                return gr.skip()
+            return previous_photo_note(state)
+
         def on_sample(q: float, kk: int, b: str, h: str, p: str, o: float, names: tuple[str, ...],
                       evt: gr.SelectData, progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             name = SAMPLES[evt.index if isinstance(evt.index, int) else 0]
@@ -337,6 +344,8 @@ def build_demo(
         quiet = {"api_name": False, "trigger_mode": "always_last", "show_progress_on": [status]}
         upload.input(on_upload, [upload, session, *controls, opened], upload_outputs, api_name="upload",
                      show_progress_on=[status])  # fmt: skip
+        upload.change(on_emptied, [upload, session], [image_info], api_name=False, queue=False,
+                      show_progress="hidden")  # fmt: skip
         samples.select(
             on_sample, [*controls, opened], linked_outputs, api_name=False, show_progress_on=[status]
         )
@@ -358,7 +367,7 @@ def build_demo(
                   api_name=False)  # fmt: skip
         share_query.change(None, [share_query], [share], js=URL_JS, api_name=False)
         api_inputs = [
-            PhotoInput(type="filepath", visible=False),
+            photo_input(type="filepath", visible=False),
             gr.Number(visible=False),
             gr.Number(visible=False),
         ]

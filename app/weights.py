@@ -10,6 +10,7 @@ there instead (paper configuration).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -106,12 +107,13 @@ class WeightsSource:
         return sorted(set(self.qualities(ARCHS[0])) & set(self.qualities(ARCHS[1])))
 
     def problem(self) -> str | None:
-        """Why the explorer cannot run (no usable weights), or ``None``."""
+        """Why the explorer cannot run (no usable weights), or ``None``. Shown on the page, so it
+        names no folder of the server (:meth:`folder` does, for the log)."""
         if self.common_qualities():
             return None
-        where = [f"shipped weights in {zoo.weights_dir()}"]
+        where = ["shipped weights in the weights folder (assets/weights or $GABIC_WEIGHTS_DIR)"]
         if self.checkpoints is not None:
-            where.insert(0, f"checkpoints in {self.checkpoints}/{{gabic,zou2022}}/q1..q4-model.pth.tar")
+            where.insert(0, "checkpoints in the --checkpoints folder ({gabic,zou2022}/q1..q4-model.pth.tar)")
         missing = [DISPLAY_NAMES[a] for a in ARCHS if not self.qualities(a)]
         return (
             "No weights found for " + " and ".join(missing or ["a common quality of both models"])
@@ -160,27 +162,64 @@ class WeightsSource:
 
     # ------------------------------------------------------------- describing
     def description(self) -> dict[str, str]:
-        """One line per architecture saying which weights are in use."""
+        """One line per architecture saying which weights are in use: the family (or the authors'
+        checkpoints), each file's name and fingerprint (:func:`fingerprint`), the qualities and the
+        device. Shown to every visitor, so it names no folder (:meth:`folder` does, for the log)."""
         lines = {}
         for arch in ARCHS:
             qualities = self.qualities(arch)
             listed = ", ".join(f"q{q}" for q in qualities) or "none"
+            files = self.files(arch)
             if self.origin(arch) == "checkpoints":
-                where = f"authors' checkpoints (paper configuration) in {self.checkpoints / arch}"  # type: ignore[operator]
+                named = ", ".join(f"{arch}/{path.name} ({fingerprint(path)})" for path in files)
+                where = f"authors' checkpoints (paper configuration): {named}"
             else:
                 name = self.shipped_name(arch)
                 if zoo.is_variable_rate(name):
                     listed = "any quality in 1..4 (variable rate)"
-                where = f"shipped {name} weights in {zoo.weights_dir()}"
+                named = ", ".join(f"{path.name} ({fingerprint(path)})" for path in files) or "no files"
+                where = f"shipped family {name}: {named}"
                 card = _card(name, qualities)
                 if card is not None and card.get("trained") is False:
                     where += " (UNTRAINED random weights: pictures will look like noise)"
             lines[arch] = f"{where}; qualities {listed}; device {self.device.type}"
         return lines
 
+    def files(self, arch: str) -> list[Path]:
+        """The weight files in use for ``arch`` (one for a variable-rate family)."""
+        if self.origin(arch) == "checkpoints":
+            return [path for q in zoo.QUALITIES if (path := self._checkpoint_file(arch, q)) is not None]
+        name = self.shipped_name(arch)
+        return sorted({zoo.shipped_path(name, q) for q in self.qualities(arch)})
+
+    def folder(self, arch: str) -> Path:
+        """The folder the weights of ``arch`` come from (for the server's log, never the page)."""
+        if self.origin(arch) == "checkpoints":
+            return self.checkpoints / arch  # type: ignore[operator]
+        return zoo.weights_dir()
+
     def key(self) -> str:
         """What identifies these weights in a cache key (results differ when it changes)."""
         return f"{self.checkpoints}|{zoo.weights_dir()}|{self.device}|{self.family}"
+
+
+#: (path, size, modification time) -> fingerprint: each file is hashed once.
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def fingerprint(path: Path) -> str:
+    """``sha256:`` and the first 12 hex digits of the SHA-256 of the file at ``path`` (what tells
+    two weight files apart, whatever their folder)."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    known = _FINGERPRINTS.get(key)
+    if known is None:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        known = _FINGERPRINTS[key] = f"sha256:{digest.hexdigest()[:12]}"
+    return known
 
 
 def _card(name: str, qualities: list[int]) -> dict[str, Any] | None:

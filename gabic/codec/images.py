@@ -8,13 +8,21 @@ Policy:
 - Transparency (RGBA, LA, PA, P with transparency) is composited on white.
 - More than :data:`MAX_PIXELS` pixels is refused before decoding (decompression
   bomb guard); callers that want a preview can pass ``max_side`` to downscale.
+- Callers that take files from strangers (the app) pass ``max_bytes``: a larger file is
+  refused unread.
+
+Every refusal is an :class:`ImageInputError` whose :attr:`~ImageInputError.reason` says what is
+wrong and what to do in the user's terms and names no file, so an app can show it as it is;
+``str(error)`` adds the file (when the input was one) and the decoder's detail, for the CLI and logs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -28,7 +36,63 @@ ImageLike = "str | os.PathLike | bytes | Image.Image | np.ndarray"
 
 
 class ImageInputError(ValueError):
-    """The input is not an image this project can read; the message says why."""
+    """The input is not an image this project can read; the message says why.
+
+    Attributes:
+        reason: what is wrong and what to do, naming no file or path (what a web page shows).
+        source: the file the input came from, or ``None`` (bytes, arrays, images).
+        detail: the decoder's own words, for logs and the CLI, or ``None``.
+
+    ``str(error)`` is ``"{source}: {reason} ({detail})"`` without the parts that are ``None``.
+    """
+
+    def __init__(self, reason: str, source: str | os.PathLike | None = None, detail: str | None = None):
+        self.reason = reason
+        self.source = source
+        self.detail = detail
+        text = reason if source is None else f"{source}: {reason}"
+        super().__init__(text if not detail else f"{text} ({detail})")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.reason, self.source, self.detail)
+
+
+#: What a refusal says (see :class:`ImageInputError`): what is wrong, then what to do.
+NOT_AN_IMAGE = (
+    "not an image: this file cannot be read as a picture; choose a PNG, JPEG, WebP, BMP or TIFF photo"
+)
+DAMAGED = "damaged or truncated image: the file is cut short or corrupt; use a complete copy of the photo"
+EMPTY = "empty file (0 bytes): nothing arrived; choose the photo again"
+
+
+def megapixels(pixels: int) -> str:
+    """``pixels`` in megapixels, rounded up to a tenth (so above a limit never reads as the limit)."""
+    return f"{math.ceil(pixels / 100_000) / 10:g}"
+
+
+def too_many_pixels(pixels: int | None, limit: int = MAX_PIXELS) -> str:
+    """The reason given for an image of ``pixels`` pixels (``None``: not known) above ``limit``."""
+    count = f"{megapixels(pixels)} megapixels, " if pixels else ""
+    return f"too many pixels: {count}the limit is {megapixels(limit)} megapixels; scale the photo down and try again"
+
+
+def file_megabytes(size: int) -> str:
+    """``size`` bytes in MB (2**20 bytes, as browsers and Gradio count them), to a tenth."""
+    return f"{round(size / 2**20, 1):g}"
+
+
+def too_large(size: int, limit: int) -> str:
+    """The reason given for a file of ``size`` bytes above ``limit``."""
+    return (
+        f"too large: {file_megabytes(size)} MB, the limit is {file_megabytes(limit)} MB; "
+        "save the photo smaller (for example as a JPEG) and try again"
+    )
+
+
+def _bomb_pixels(error: Exception) -> int | None:
+    """The pixel count in Pillow's decompression-bomb message, if it says one."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    return int(found[1]) if found else None
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -53,9 +117,9 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise ImageInputError(f"array of shape {array.shape} is not an image (H×W, H×W×3 or H×W×4)")
+        raise ImageInputError(f"not an image: an array of shape {array.shape} (expected H×W, H×W×3 or H×W×4)")
     if array.size == 0:
-        raise ImageInputError("empty image array")
+        raise ImageInputError("empty image array: it has no pixels")
     if array.dtype == np.uint16:
         array = (array.astype(np.float64) / 257.0).round().astype(np.uint8)
     elif array.dtype.kind == "f":
@@ -66,59 +130,30 @@ def _from_array(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array)
 
 
-def load_image(source: object, max_side: int | None = None) -> Image.Image:
+def load_image(source: object, max_side: int | None = None, max_bytes: int | None = None) -> Image.Image:
     """Read ``source`` (path, bytes, PIL image or array) as an 8-bit RGB PIL image.
 
     Args:
         source: a file path, raw file bytes, a :class:`PIL.Image.Image` or an
             ``H×W[×C]`` array (uint8, uint16 or float in [0, 1]).
         max_side: if given, downscale (Lanczos) so the longer side is at most this.
+        max_bytes: if given, refuse a file (or bytes) larger than this without reading it.
 
     Raises:
-        ImageInputError: unreadable, truncated, empty or too large input.
+        ImageInputError: unreadable, truncated, empty or too large input
+            (:attr:`ImageInputError.reason` names no file).
     """
     if isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, Image.Image):
         image = source
     else:
-        if isinstance(source, (bytes, bytearray)):
-            if not source:
-                raise ImageInputError("empty file (0 bytes)")
-            stream: object = io.BytesIO(source)
-            name = "image bytes"
-        elif isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            if not path.is_file():
-                raise ImageInputError(f"{path}: no such file")
-            if path.stat().st_size == 0:
-                raise ImageInputError(f"{path}: empty file (0 bytes)")
-            stream, name = path, str(path)
-        else:
-            raise ImageInputError(f"cannot read an image from {type(source).__name__}")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(stream)  # type: ignore[arg-type]
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ImageInputError(
-                        f"{name}: {width}×{height} is larger than the {MAX_PIXELS:,}-pixel limit"
-                    )
-                image.load()
-        except ImageInputError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise ImageInputError(f"{name}: refused as a decompression bomb ({error})") from None
-        except UnidentifiedImageError:
-            raise ImageInputError(f"{name}: not an image Pillow can read") from None
-        except (OSError, SyntaxError, ValueError) as error:
-            raise ImageInputError(f"{name}: damaged or truncated image ({error})") from None
+        image = _open(source, max_bytes)
     width, height = image.size
     if width < 1 or height < 1:
         raise ImageInputError("image has no pixels")
     if width * height > MAX_PIXELS:
-        raise ImageInputError(f"{width}×{height} is larger than the {MAX_PIXELS:,}-pixel limit")
+        raise ImageInputError(too_many_pixels(width * height), detail=f"{width}×{height}")
     with contextlib.suppress(Exception):  # a broken EXIF block must not make a readable image unusable
         image = ImageOps.exif_transpose(image)
     image = _to_rgb(image)
@@ -126,6 +161,42 @@ def load_image(source: object, max_side: int | None = None) -> Image.Image:
         scale = max_side / max(image.size)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.LANCZOS)
+    return image
+
+
+def _open(source: object, max_bytes: int | None) -> Image.Image:
+    """Decode a file or bytes under the policy (size, pixel count, readability)."""
+    if isinstance(source, (bytes, bytearray)):
+        stream: object = io.BytesIO(source)
+        size, where = len(source), None
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageInputError("no such file", path)
+        stream, size, where = path, path.stat().st_size, path
+    else:
+        raise ImageInputError(f"cannot read an image from {type(source).__name__}")
+    if size == 0:
+        raise ImageInputError(EMPTY, where)
+    if max_bytes is not None and size > max_bytes:
+        raise ImageInputError(too_large(size, max_bytes), where)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)  # type: ignore[arg-type]
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageInputError(too_many_pixels(width * height), where, f"{width}×{height}")
+            image.load()
+    except ImageInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        detail = "refused unread as a possible decompression bomb"
+        raise ImageInputError(too_many_pixels(_bomb_pixels(error)), where, detail) from None
+    except UnidentifiedImageError:
+        raise ImageInputError(NOT_AN_IMAGE, where) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageInputError(DAMAGED, where, str(error)) from None
     return image
 
 
