@@ -4,8 +4,8 @@
   what identifies a model in it (:func:`model_identity`, :func:`model_fingerprint`) and the
   stream-length limits that keep crafted bytes from crashing the decoder;
 - :mod:`~gabic.codec.coding`: :func:`compress` / :func:`decompress` with CompressAI's rANS coder,
-  their tensor-level forms, :func:`forward_reconstruction` (what the decoder must give) and
-  :func:`with_k`;
+  their tensor-level forms, :func:`forward_reconstruction` (what the decoder must give),
+  :func:`with_k` and :func:`with_quality`;
 - :mod:`~gabic.codec.layout`: the padding to a multiple of 64, where the image sits in it and
   which latent cells the y stream carries (:func:`coded_cells`);
 - :mod:`~gabic.codec.images`: the policy for what counts as an input image.
@@ -23,6 +23,7 @@ from .coding import (
     exact_kernels,
     forward_reconstruction,
     with_k,
+    with_quality,
 )
 from .container import (
     COMPACT_VERSIONS,
@@ -100,4 +101,5 @@ __all__ = [
     "read_header",
     "tensor_to_image",
     "with_k",
+    "with_quality",
 ]

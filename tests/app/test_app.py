@@ -300,6 +300,7 @@ def test_authors_checkpoint_folder_drives_the_app(
     import torch
 
     import app.__main__ as entry
+    import app.ui as app_ui
     from gabic.models import PAPER_CONFIG
 
     folder = write_authors_checkpoints(tmp_path / "authors", qualities=(1,))
@@ -314,7 +315,7 @@ def test_authors_checkpoint_folder_drives_the_app(
         launched["demo"] = demo
         return FakeDemo()
 
-    monkeypatch.setattr(entry, "launch_queue", capture)
+    monkeypatch.setattr(app_ui, "launch_queue", capture)  # main imports it when it starts
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     caplog.set_level("INFO")
     entry.main(["--checkpoints", str(folder), "--device", "cpu", "--max-side", "64", "--no-prefetch",
@@ -322,6 +323,10 @@ def test_authors_checkpoint_folder_drives_the_app(
     assert launched["server_port"] == 7999 and launched["server_name"] == "127.0.0.1"
     assert launched["max_file_size"] == MAX_FILE_SIZE
     assert "authors' checkpoints (paper configuration)" in caplog.text
+    deadline = time.monotonic() + 120  # the sample is analysed while the server starts
+    while "analysed at q1" not in caplog.text and "could not analyse" not in caplog.text:
+        assert time.monotonic() < deadline, "the sample was not analysed"
+        time.sleep(0.1)
     assert "analysed at q1" in caplog.text and "could not analyse" not in caplog.text
     page = launched["demo"].config
     assert any("authors' checkpoints" in str(c.get("props", {}).get("value", "")) for c in page["components"])
