@@ -12,6 +12,7 @@ from PIL import Image
 
 from gabic import codec, zoo
 from gabic.codec.images import image_to_tensor
+from gabic.layers import GraphWindowBlock
 from gabic.models import GABIC, build_model
 
 SIZES = [(1, 1), (17, 33), (481, 321), (768, 512)]  # (width, height)
@@ -119,8 +120,15 @@ def test_with_k_copies_only_when_k_differs(models):
     other = codec.with_k(model, 4)
     assert other is not model and other.k == 4 and model.k == TINY_CONFIG.k
     assert (other.model_id, other.quality, other.config) == (model.model_id, model.quality, model.config)
+    graph_blocks = {path for path, module in model.named_modules() if isinstance(module, GraphWindowBlock)}
+    assert len(graph_blocks) == 4
     for (name, mine), theirs in zip(model.state_dict().items(), other.state_dict().values(), strict=True):
-        assert torch.equal(mine, theirs) and mine.data_ptr() != theirs.data_ptr(), name
+        in_graph_block = any(name.startswith(path + ".") for path in graph_blocks)
+        # the graph blocks (where k lives) are the copy's own; every other tensor is shared
+        assert torch.equal(mine, theirs) and (mine.data_ptr() != theirs.data_ptr()) == in_graph_block, name
+    assert all(a.k == 4 for a in other.graph_operators()) and all(
+        a.k == model.k for a in model.graph_operators()
+    )
     with pytest.raises(ValueError, match="1..15"):
         codec.with_k(model, 16)
     with pytest.raises(ValueError, match="GABIC only"):
