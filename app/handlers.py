@@ -407,6 +407,10 @@ class App:
         problem = self.explorer.source.problem()
         if problem:
             raise FileNotFoundError(problem)
-        session = self.new_session(source)
+        try:
+            session = self.new_session(source)
+        except ImageInputError as error:
+            log.info("API request refused: %s", error)  # with the server's path, for the operator
+            raise
         controls = Controls.read(quality, int(k) if k else self.explorer.trained_k(), "", "mean")
         return self.summary(self._pair(session, controls), session.image, controls)

@@ -17,7 +17,7 @@ from .prefetch import QUALITY_STEP
 from .service import BLOCKS
 from .session import Session
 from .ui_sections import build_sections, refresh_due, wire_sections
-from .uploads import photo_input
+from .uploads import PhotoInput
 from .weights import DISPLAY_NAMES
 
 #: The views a change of the controls redraws (the photo's description stays).
@@ -99,7 +99,7 @@ def build_demo(
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 # the file reaches the handler unread: the input policy decides what it is (app.uploads)
-                upload = photo_input(label="Your photo (drop, paste or click)", type="filepath", image_mode=None,
+                upload = PhotoInput(label="Your photo (drop, paste or click)", type="filepath", image_mode=None,
                                     sources=["upload", "clipboard"], height=260, elem_id="upload")  # fmt: skip
                 image_info = gr.Markdown(elem_id="image_info")
                 samples = gr.Gallery(
@@ -335,7 +335,10 @@ def build_demo(
             try:
                 return app.api_metrics(path, q, int(kk))
             except Exception as error:
-                raise gr.Error(failure_message(error).removeprefix("Problem: ")) from None
+                # a user error is logged by the handler, an unexpected one with its trace by failure_message
+                raise gr.Error(
+                    failure_message(error).removeprefix("Problem: "), print_exception=False
+                ) from None
 
         wire_sections(app, parts, session, [quality, k, block, head, opacity])
         # Every change of the main views shows its progress on the status line only: a loading overlay
@@ -367,7 +370,7 @@ def build_demo(
                   api_name=False)  # fmt: skip
         share_query.change(None, [share_query], [share], js=URL_JS, api_name=False)
         api_inputs = [
-            photo_input(type="filepath", visible=False),
+            PhotoInput(type="filepath", visible=False),
             gr.Number(visible=False),
             gr.Number(visible=False),
         ]
