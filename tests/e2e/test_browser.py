@@ -87,12 +87,12 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             page.screenshot(path=str(SCREENSHOTS / "01-uploaded.png"), full_page=True)
 
             slider = page.locator("#quality input[type=range]")
-            continuous = float(slider.get_attribute("step") or 1) < 1
+            step = float(slider.get_attribute("step") or 1)
             slider.focus()
-            slider.press("ArrowRight")  # q2 -> q3, or q2.05 for a variable-rate family
-            playwright.expect(status).to_contain_text(
-                "at q2.05" if continuous else "at q3", timeout=TIMEOUT_MS
-            )
+            slider.press(
+                "ArrowRight"
+            )  # a key moves the slider by one step: q2 -> q3, or q2.25 (variable rate)
+            playwright.expect(status).to_contain_text(f"at q{2 + step:g}.", timeout=TIMEOUT_MS)
             share = page.locator("#share textarea")
             playwright.expect(share).to_have_value(re.compile("uploads cannot travel"), timeout=TIMEOUT_MS)
 
@@ -108,10 +108,22 @@ def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> Non
             assert clicked is not None
             # the point the app received is where the picture was clicked (within a pixel or two)
             assert abs(int(clicked[1]) - 0.2 * width) <= 2 and abs(int(clicked[2]) - 0.7 * height) <= 2
-            k = int(page.locator("#k input[type=number]").input_value())
+            k_box = page.locator("#k input[type=number]")
+            k = int(k_box.input_value())
             table = page.locator("#neighbours [role=grid]")
             playwright.expect(table).to_have_attribute("aria-rowcount", str(k + 1))  # header + k rows
             assert page.locator("#neighbours tbody tr").count() >= 1
+            # a k typed into the number box counts when Enter is pressed (the box keeps the focus)
+            for typed, note in ((k - 1, f"k={k - 1} is out of distribution"), (k, "")):
+                k_box.fill(str(typed))
+                k_box.press("Enter")
+                if note:
+                    playwright.expect(status).to_contain_text(note, timeout=TIMEOUT_MS)
+                else:
+                    playwright.expect(status).not_to_contain_text("out of distribution", timeout=TIMEOUT_MS)
+                playwright.expect(table).to_have_attribute(
+                    "aria-rowcount", str(typed + 1), timeout=TIMEOUT_MS
+                )
             page.locator("#inspector").screenshot(path=str(SCREENSHOTS / "02-inspector.png"))
             page.screenshot(path=str(SCREENSHOTS / "03-after-click.png"), full_page=True)
 
