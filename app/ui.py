@@ -10,9 +10,10 @@ from gabic.viz import METRIC_HEADERS
 
 from . import texts
 from .diagram import codec_diagram
-from .handlers import BITS_OPACITY, VIEWS, App, failure_message, guarded, previous_photo_note
+from .handlers import BITS_OPACITY, VIEWS, App
 from .inputs import MAX_UPLOAD_BYTES, SAMPLES, PreparedImage, sample_image
 from .links import link_query, parse_link
+from .messages import failure_message, guarded, previous_photo_note
 from .prefetch import QUALITY_STEP
 from .service import BLOCKS
 from .session import Session

@@ -17,7 +17,8 @@ from typing import Any
 import gradio as gr
 
 from . import sections, texts
-from .handlers import BITS_OPACITY, App, guarded
+from .handlers import BITS_OPACITY, App
+from .messages import guarded
 
 #: Section name -> its views (without "status": a section never overwrites the page's status line).
 SECTION_VIEWS: dict[str, tuple[str, ...]] = {
@@ -142,7 +143,7 @@ def section_handlers(app: App) -> dict[str, Callable[..., dict[str, Any]]]:
 
 
 def _for_gradio(handler: Callable[..., dict[str, Any]], views: tuple[str, ...]) -> Callable[..., Any]:
-    """:func:`app.handlers.guarded` for Gradio: a tuple of the views, or the value itself when
+    """:func:`app.messages.guarded` for Gradio: a tuple of the views, or the value itself when
     there is one view (Gradio takes a one-output event's return value as that output's value)."""
     run = guarded(views, state=False)(handler)
 

@@ -4,7 +4,7 @@
 image, or a decompression bomb, failed inside Gradio and the page showed a wordless "Error".
 :class:`PhotoInput` is Gradio's image box (preview, drop, paste) whose preprocessing hands the
 handler the uploaded file unread: :func:`gabic.codec.images.load_image` decides, and its refusal
-is a sentence the page and the API show (:func:`app.handlers.user_message`).
+is a sentence the page and the API show (:func:`app.messages.user_message`).
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ import pytest
 from helpers import random_image, write_authors_checkpoints
 from PIL import Image
 
-from app import handlers, prefetch, service  # noqa: E402
-from app.handlers import VIEWS, App, guarded  # noqa: E402
+from app import messages, prefetch, service  # noqa: E402
+from app.handlers import VIEWS, App  # noqa: E402
 from app.inputs import image_key  # noqa: E402
+from app.messages import guarded  # noqa: E402
 from app.service import Explorer  # noqa: E402
 from app.session import Session  # noqa: E402
 from app.ui import MAX_FILE_SIZE, build_demo  # noqa: E402
@@ -239,7 +240,7 @@ def test_prefetch_is_bounded(app: App, loaded: tuple[Session, dict], monkeypatch
     monkeypatch.setattr(prefetcher, "pending", prefetch.PREFETCH_QUEUE - 1)
     prefetcher.around(session.image, 2, 9)
     assert len(submitted) == 1
-    assert handlers.USER_ERRORS
+    assert messages.USER_ERRORS
 
 
 def test_prefetch_plan_starts_nearest_and_covers_the_slider() -> None:

@@ -18,8 +18,9 @@ from gradio.data_classes import ImageData
 from upload_files import PREVIOUS_NOTE, SENTENCES, Uploads, make_uploads
 
 from app import uploads as uploads_module
-from app.handlers import VIEWS, App, failure_message, guarded, user_message
+from app.handlers import VIEWS, App
 from app.inputs import MAX_UPLOAD_BYTES
+from app.messages import failure_message, guarded, user_message
 from app.service import Explorer
 from app.session import Session
 from app.ui import MAX_FILE_SIZE, build_demo
