@@ -1,4 +1,8 @@
-"""Start the app in a subprocess on a free loopback port (for the concurrency and browser tests)."""
+"""Start the app in a subprocess on a free loopback port (for the concurrency, API and browser tests).
+
+Tests that need a server but no server of their own use the session-scoped ``app_server`` fixture
+of ``tests/conftest.py`` (one :class:`AppServer` for the whole run); :func:`running_app` is for a
+test that needs other weights or options."""
 
 from __future__ import annotations
 
@@ -10,9 +14,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Debian's Chromium (never a Playwright download) and its flags for the browser tests: headless, offline.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 def free_port() -> int:
@@ -40,8 +49,9 @@ def running_app(weights_dir: Path, log_path: Path, max_side: int = 160, startup_
     (url, process). ``prefetch``: analyse other qualities in the background as the app does by
     default (off for tests, so that each test's timing and cache are its own)."""
     port = free_port()
+    # unbuffered: a test may read the log while the server runs (see AppServer.log_since)
     env = {**os.environ, "GABIC_WEIGHTS_DIR": str(weights_dir), "GRADIO_ANALYTICS_ENABLED": "False",
-           "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}  # fmt: skip
+           "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}  # fmt: skip
     command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
                "--max-side", str(max_side), *([] if prefetch else ["--no-prefetch"]), "--threads", "2", *extra]  # fmt: skip
     with open(log_path, "w") as log:
@@ -73,3 +83,30 @@ def running_app(weights_dir: Path, log_path: Path, max_side: int = 160, startup_
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@dataclass(frozen=True)
+class AppServer:
+    """A running app: its address, its process and its log (stdout and stderr together).
+
+    Shared by several tests, so a test reads only its own part of the log: take
+    :meth:`log_offset` when it starts and read :meth:`log_since` that offset when it ends."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    weights_dir: Path
+    max_side: int
+
+    def log_offset(self) -> int:
+        """The log's length in bytes now."""
+        return self.log_path.stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        """What the server logged after ``offset`` (from :meth:`log_offset`)."""
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None

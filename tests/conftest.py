@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_server import AppServer, running_app  # noqa: E402
 from helpers import TINY_CONFIG, write_random_weights  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -56,6 +58,36 @@ def weights_env(random_weights_dir: Path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GABIC_WEIGHTS_DIR", str(random_weights_dir))
         yield random_weights_dir
+
+
+#: ``--max-side`` of the shared app server: uploads are analysed at most 160 px on the long side.
+APP_SERVER_MAX_SIDE = 160
+
+
+@pytest.fixture(scope="session")
+def app_server(random_weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """One ``python -m app`` for the whole test run, shared by every test that talks to a server
+    (gradio_client, HTTP, the browser): the tiny random weights of :func:`random_weights_dir`,
+    ``--max-side 160``, no prefetch, CPU, two threads, on 127.0.0.1 and a free port. Started by the
+    first test that asks for it (about 10 s), stopped at the end of the run.
+
+    A test gets ``app_server.url`` and reads its own part of the server's log with the
+    :func:`app_server_log` fixture. Each caller's answers are its own (the server keeps a session
+    per page and caches analyses by image content), so tests only share the cost of the start-up.
+    A test that needs other weights or options starts its own with :func:`app_server.running_app`.
+    Browser tests: ``tests/e2e/conftest.py`` adds a shared Chromium and a page of this server."""
+    log = tmp_path_factory.mktemp("app-server") / "server.log"
+    with running_app(random_weights_dir, log, max_side=APP_SERVER_MAX_SIDE) as (url, process):
+        yield AppServer(url, process, log, random_weights_dir, APP_SERVER_MAX_SIDE)
+
+
+@pytest.fixture()
+def app_server_log(app_server: AppServer) -> Iterator[Callable[[], str]]:
+    """What the shared server logged since this test started: call it when the test has done its
+    requests (the server writes its log unbuffered). Fails the test if the server died meanwhile."""
+    offset = app_server.log_offset()
+    yield lambda: app_server.log_since(offset)
+    assert app_server.alive(), f"the shared app server exited:\n{app_server.log_since(offset)[-3000:]}"
 
 
 @pytest.fixture(scope="session")

@@ -14,30 +14,35 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app_server import ROOT, running_app  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app  # noqa: E402,F401 (bench_browser imports them)
 from helpers import random_image  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 TIMEOUT_MS = 180_000
 #: Weights for the app under test: tiny random ones unless this variable names a folder.
 E2E_WEIGHTS_DIR = os.environ.get("GABIC_E2E_WEIGHTS_DIR")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and os.environ.get("GABIC_REQUIRE_BROWSER") != "1",
-        reason="/usr/bin/chromium is missing (apt-get install chromium; CI sets GABIC_REQUIRE_BROWSER=1)",
-    ),
-]
+pytestmark = pytest.mark.browser  # no Chromium: the ``chromium`` fixture skips (or fails in CI)
+
+
+@pytest.fixture()
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int, Callable[[], str]]]:
+    """(address, max side, this test's server log): the shared app server on tiny random weights,
+    or, with ``GABIC_E2E_WEIGHTS_DIR``, a server of its own on those weights at 384 px."""
+    if not E2E_WEIGHTS_DIR:
+        server = request.getfixturevalue("app_server")
+        yield server.url, server.max_side, request.getfixturevalue("app_server_log")
+        return
+    log = tmp_path / "server.log"
+    with running_app(Path(E2E_WEIGHTS_DIR).resolve(), log, max_side=384) as (url, _):
+        yield url, 384, log.read_text
 
 
 def click_in_picture(page: object, image: object, fx: float, fy: float) -> None:
@@ -54,103 +59,95 @@ def click_in_picture(page: object, image: object, fx: float, fy: float) -> None:
     page.mouse.click(x0 + natural_w * ratio * fx, y0 + natural_h * ratio * fy)
 
 
-def test_upload_scrub_and_click(random_weights_dir: Path, tmp_path: Path) -> None:
-    import playwright.sync_api as playwright  # a missing playwright fails the test
+def test_upload_scrub_and_click(chromium: object, served: tuple[str, int, Callable[[], str]],
+                                tmp_path: Path) -> None:  # fmt: skip
+    import playwright.sync_api as playwright
 
+    url, max_side, server_log = served
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     photo = tmp_path / "photo.png"
     if E2E_WEIGHTS_DIR:
         from app.inputs import sample_image
 
-        weights_dir, max_side = Path(E2E_WEIGHTS_DIR).resolve(), 384
         image = sample_image("chelsea")  # 451×300
         image.resize((max_side, round(image.height * max_side / image.width))).save(photo)
     else:
-        weights_dir, max_side = random_weights_dir, 160
         random_image(120, 160, seed=21).save(photo)  # 160×120
     width, height = Image.open(photo).size
 
-    with running_app(weights_dir, tmp_path / "server.log", max_side=max_side) as (url, _), \
-            playwright.sync_playwright() as p:  # fmt: skip
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(url)
-            status = page.locator("#status")
-            playwright.expect(status).to_contain_text("Analysed", timeout=TIMEOUT_MS)  # the sample
+    context = chromium.new_context(viewport={"width": 1400, "height": 1800})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        status = page.locator("#status")
+        playwright.expect(status).to_contain_text("Analysed", timeout=TIMEOUT_MS)  # the sample
 
-            page.locator("#upload input[type=file]").set_input_files(str(photo))
-            playwright.expect(status).to_contain_text(f"Analysed {width}×{height}", timeout=TIMEOUT_MS)
-            for plot in ("#bits_gabic", "#bits_zou", "#bits_diff"):
-                page.locator(f"{plot} img").wait_for(state="visible")
-            page.screenshot(path=str(SCREENSHOTS / "01-uploaded.png"), full_page=True)
+        page.locator("#upload input[type=file]").set_input_files(str(photo))
+        playwright.expect(status).to_contain_text(f"Analysed {width}×{height}", timeout=TIMEOUT_MS)
+        for plot in ("#bits_gabic", "#bits_zou", "#bits_diff"):
+            page.locator(f"{plot} img").wait_for(state="visible")
+        page.screenshot(path=str(SCREENSHOTS / "01-uploaded.png"), full_page=True)
 
-            slider = page.locator("#quality input[type=range]")
-            step = float(slider.get_attribute("step") or 1)
-            slider.focus()
-            slider.press(
-                "ArrowRight"
-            )  # a key moves the slider by one step: q2 -> q3, or q2.25 (variable rate)
-            playwright.expect(status).to_contain_text(f"at q{2 + step:g}.", timeout=TIMEOUT_MS)
-            share = page.locator("#share textarea")
-            playwright.expect(share).to_have_value(re.compile("uploads cannot travel"), timeout=TIMEOUT_MS)
+        slider = page.locator("#quality input[type=range]")
+        step = float(slider.get_attribute("step") or 1)
+        slider.focus()
+        slider.press("ArrowRight")  # a key moves the slider by one step: q2 -> q3, or q2.25 (variable rate)
+        playwright.expect(status).to_contain_text(f"at q{2 + step:g}.", timeout=TIMEOUT_MS)
+        share = page.locator("#share textarea")
+        playwright.expect(share).to_have_value(re.compile("uploads cannot travel"), timeout=TIMEOUT_MS)
 
-            inspector = page.locator("#inspector img")
-            inspector.scroll_into_view_if_needed()
-            click_in_picture(page, inspector, 0.2, 0.7)
-            node_info = page.locator("#node_info")
-            playwright.expect(node_info).not_to_contain_text(
-                f"Clicked ({width / 2:.0f}, {height / 2:.0f})", timeout=TIMEOUT_MS
-            )
-            playwright.expect(node_info).to_contain_text("Clicked", timeout=TIMEOUT_MS)
-            clicked = re.search(r"Clicked \((\d+), (\d+)\)", node_info.inner_text())
-            assert clicked is not None
-            # the point the app received is where the picture was clicked (within a pixel or two)
-            assert abs(int(clicked[1]) - 0.2 * width) <= 2 and abs(int(clicked[2]) - 0.7 * height) <= 2
-            k_box = page.locator("#k input[type=number]")
-            k = int(k_box.input_value())
-            table = page.locator("#neighbours [role=grid]")
-            playwright.expect(table).to_have_attribute("aria-rowcount", str(k + 1))  # header + k rows
-            assert page.locator("#neighbours tbody tr").count() >= 1
-            # a k typed into the number box counts when Enter is pressed (the box keeps the focus)
-            for typed, note in ((k - 1, f"k={k - 1} is out of distribution"), (k, "")):
-                k_box.fill(str(typed))
-                k_box.press("Enter")
-                if note:
-                    playwright.expect(status).to_contain_text(note, timeout=TIMEOUT_MS)
-                else:
-                    playwright.expect(status).not_to_contain_text("out of distribution", timeout=TIMEOUT_MS)
-                playwright.expect(table).to_have_attribute(
-                    "aria-rowcount", str(typed + 1), timeout=TIMEOUT_MS
-                )
-            page.locator("#inspector").screenshot(path=str(SCREENSHOTS / "02-inspector.png"))
-            page.screenshot(path=str(SCREENSHOTS / "03-after-click.png"), full_page=True)
+        inspector = page.locator("#inspector img")
+        inspector.scroll_into_view_if_needed()
+        click_in_picture(page, inspector, 0.2, 0.7)
+        node_info = page.locator("#node_info")
+        playwright.expect(node_info).not_to_contain_text(
+            f"Clicked ({width / 2:.0f}, {height / 2:.0f})", timeout=TIMEOUT_MS
+        )
+        playwright.expect(node_info).to_contain_text("Clicked", timeout=TIMEOUT_MS)
+        clicked = re.search(r"Clicked \((\d+), (\d+)\)", node_info.inner_text())
+        assert clicked is not None
+        # the point the app received is where the picture was clicked (within a pixel or two)
+        assert abs(int(clicked[1]) - 0.2 * width) <= 2 and abs(int(clicked[2]) - 0.7 * height) <= 2
+        k_box = page.locator("#k input[type=number]")
+        k = int(k_box.input_value())
+        table = page.locator("#neighbours [role=grid]")
+        playwright.expect(table).to_have_attribute("aria-rowcount", str(k + 1))  # header + k rows
+        assert page.locator("#neighbours tbody tr").count() >= 1
+        # a k typed into the number box counts when Enter is pressed (the box keeps the focus)
+        for typed, note in ((k - 1, f"k={k - 1} is out of distribution"), (k, "")):
+            k_box.fill(str(typed))
+            k_box.press("Enter")
+            if note:
+                playwright.expect(status).to_contain_text(note, timeout=TIMEOUT_MS)
+            else:
+                playwright.expect(status).not_to_contain_text("out of distribution", timeout=TIMEOUT_MS)
+            playwright.expect(table).to_have_attribute("aria-rowcount", str(typed + 1), timeout=TIMEOUT_MS)
+        page.locator("#inspector").screenshot(path=str(SCREENSHOTS / "02-inspector.png"))
+        page.screenshot(path=str(SCREENSHOTS / "03-after-click.png"), full_page=True)
 
-            open_section_follows_the_controls(page, playwright, slider)
-            open_sections(page, playwright)
-            page.screenshot(path=str(SCREENSHOTS / "04-sections.png"), full_page=True)
-            readme_picture(page, SCREENSHOTS / "05-readme.png")
+        open_section_follows_the_controls(page, playwright, slider)
+        open_sections(page, playwright)
+        page.screenshot(path=str(SCREENSHOTS / "04-sections.png"), full_page=True)
+        readme_picture(page, SCREENSHOTS / "05-readme.png")
 
-            errors = page.locator("[data-testid=toast-body].error")
-            assert errors.count() == 0, errors.all_inner_texts()
-            assert "Problem" not in status.inner_text()
+        errors = page.locator("[data-testid=toast-body].error")
+        assert errors.count() == 0, errors.all_inner_texts()
+        assert "Problem" not in status.inner_text()
 
-            # a deep link restores its view
-            link = page.goto(url + "?sample=coffee&q=3&k=7&block=encoder+1%2F16&head=2&x=50&y=40")
-            assert link is not None and link.ok
-            playwright.expect(status).to_contain_text("at q3", timeout=TIMEOUT_MS)
-            playwright.expect(page.locator("#node_info")).to_contain_text("Clicked (50, 40) → encoder 1/16")
-            assert page.locator("#k input[type=number]").input_value() == "7"
-            assert page.locator("#head input[value='2']").is_checked()
-            playwright.expect(page.locator("#share textarea")).to_have_value(
-                re.compile(r"sample=coffee&q=3&k=7")
-            )
-            assert "sample=coffee" in page.url
-            assert page.locator("[data-testid=toast-body].error").count() == 0
-        finally:
-            browser.close()
-    log = (tmp_path / "server.log").read_text()
+        # a deep link restores its view
+        link = page.goto(url + "?sample=coffee&q=3&k=7&block=encoder+1%2F16&head=2&x=50&y=40")
+        assert link is not None and link.ok
+        playwright.expect(status).to_contain_text("at q3", timeout=TIMEOUT_MS)
+        playwright.expect(page.locator("#node_info")).to_contain_text("Clicked (50, 40) → encoder 1/16")
+        assert page.locator("#k input[type=number]").input_value() == "7"
+        assert page.locator("#head input[value='2']").is_checked()
+        playwright.expect(page.locator("#share textarea")).to_have_value(re.compile(r"sample=coffee&q=3&k=7"))
+        assert "sample=coffee" in page.url
+        assert page.locator("[data-testid=toast-body].error").count() == 0
+    finally:
+        context.close()
+    log = server_log()
     assert "Traceback" not in log, log[-3000:]
     shutil.copy(SCREENSHOTS / "05-readme.png", SCREENSHOTS / "latest.png")
 
