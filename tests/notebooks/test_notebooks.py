@@ -6,13 +6,21 @@ has them all; otherwise tiny random-weight models are written to a temporary
 folder, so the notebooks' code paths are checked even before training ends.
 A cell that raises fails the test with the cell's source and traceback.
 
+The kernels are single-threaded, so two notebooks run at a time (``PARALLEL``),
+started in order when the first notebook test asks for its result; each test
+waits for its own notebook and reports its own failure.
+
 Run only these:  ``pytest tests/notebooks/test_notebooks.py``
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import ipykernel  # noqa: F401 - the kernel the notebooks run in; missing, the test must fail, not skip
@@ -29,6 +37,8 @@ MAX_NOTEBOOK_BYTES = 1_000_000
 #: Per cell; fast-mode cells take well under a minute. A lost IOPub message (seen once with
 #: output widgets written during execution) fails the test instead of stalling it silently.
 CELL_TIMEOUT_S = 300
+#: Notebooks executed at the same time, each in its own kernel on one intra-op thread.
+PARALLEL = 2
 
 
 def _all_shipped(folder: Path) -> bool:
@@ -73,16 +83,15 @@ def test_notebook_is_small_and_valid(path: Path) -> None:
     assert any(cell.cell_type == "code" for cell in notebook.cells)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path: Path, notebook_weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The kernel inherits this process's environment when it starts.
-    monkeypatch.setenv("GABIC_NOTEBOOK_FAST", "1")
-    monkeypatch.setenv("GABIC_WEIGHTS_DIR", str(notebook_weights_dir))
+def _kernel_env(weights_dir: Path) -> dict[str, str]:
+    """The environment of a notebook's kernel: fast mode, the weights, no display."""
     # One intra-op thread: the fast-mode images are small, and on a loaded 2-core runner
     # extra OpenMP threads make things slower, not faster. An explicit setting wins.
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    return {**os.environ, "GABIC_NOTEBOOK_FAST": "1", "GABIC_WEIGHTS_DIR": str(weights_dir),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MPLBACKEND": "Agg"}  # fmt: skip
+
+
+async def _execute(path: Path, env: dict[str, str]) -> tuple[nbformat.NotebookNode, float]:
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         notebook,
@@ -92,8 +101,41 @@ def test_notebook_runs(path: Path, notebook_weights_dir: Path, monkeypatch: pyte
         resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
     )
     start = time.perf_counter()
-    client.execute()  # raises CellExecutionError naming the failing cell
-    elapsed = time.perf_counter() - start
+    await client.async_execute(env=env)  # raises CellExecutionError naming the failing cell
+    return notebook, time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def executions(notebook_weights_dir: Path, request: pytest.FixtureRequest) -> Iterator[dict[Path, Future]]:
+    """The notebooks of the selected tests executed in the background, ``PARALLEL`` at a time, in
+    order: path -> a future of (executed notebook, seconds), or of the error its execution raised."""
+    env = _kernel_env(notebook_weights_dir)
+    selected = {item.callspec.params["path"] for item in request.session.items
+                if getattr(item, "originalname", "") == "test_notebook_runs"}  # fmt: skip
+    futures: dict[Path, Future] = {path: Future() for path in NOTEBOOKS if path in selected}
+
+    async def run_all() -> None:
+        slots = asyncio.Semaphore(PARALLEL)
+
+        async def run(path: Path) -> None:
+            async with slots:
+                try:
+                    futures[path].set_result(await _execute(path, env))
+                except BaseException as error:  # noqa: BLE001 - handed to the notebook's test
+                    futures[path].set_exception(error)
+
+        await asyncio.gather(*(run(path) for path in futures))
+
+    runner = threading.Thread(target=asyncio.run, args=(run_all(),), name="notebooks", daemon=True)
+    runner.start()
+    yield futures
+    runner.join(timeout=CELL_TIMEOUT_S)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(path: Path, executions: dict[Path, Future]) -> None:
+    notebook, elapsed = executions[path].result()  # re-raises the notebook's CellExecutionError
     errors = [
         output
         for cell in notebook.cells
@@ -102,4 +144,7 @@ def test_notebook_runs(path: Path, notebook_weights_dir: Path, monkeypatch: pyte
         if output.get("output_type") == "error"
     ]
     assert not errors, errors
+    assert all(
+        cell.get("execution_count") for cell in notebook.cells if cell.cell_type == "code" and cell.source
+    )
     print(f"{path.name}: {elapsed:.1f} s")
