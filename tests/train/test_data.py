@@ -4,6 +4,7 @@ not grow with the data set."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -193,19 +194,23 @@ def test_peak_memory_does_not_grow_with_the_data_set(tmp_path):
     peak resident memory differs by less than 40 MB. The pixels of the larger set alone are
     154 MB (2 000 × 160 × 160 × 3 bytes), so a loader holding the data set in memory fails."""
     rng = np.random.default_rng(0)
-    photos = [Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)) for _ in range(20)]
+    photos = []  # 20 different JPEG files, written over and over
+    for _ in range(20):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(buffer, "JPEG", quality=90)
+        photos.append(buffer.getvalue())
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY_CONFIG.to_dict()))
     val = tmp_path / "val"
     val.mkdir()
-    photos[0].save(val / "v.png")
-    peaks = {}
+    (val / "v.jpg").write_bytes(photos[0])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    probes = {}
     for count in (200, 2000):
         data = tmp_path / f"data{count}"
         for i in range(count):
             (data / f"{i // 100:02d}").mkdir(parents=True, exist_ok=True)
-            photos[i % 20].save(data / f"{i // 100:02d}" / f"{i:05d}.jpg", quality=90)
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+            (data / f"{i // 100:02d}" / f"{i:05d}.jpg").write_bytes(photos[i % 20])
         command = [
             sys.executable,
             "-c",
@@ -215,9 +220,14 @@ def test_peak_memory_does_not_grow_with_the_data_set(tmp_path):
             str(config),
             str(tmp_path / f"run{count}"),
         ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
-        assert result.returncode == 0, result.stderr[-3000:]
-        report = json.loads(result.stdout.strip().splitlines()[-1])
+        # both at once: each process measures its own peak
+        probes[count] = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True, cwd=ROOT)  # fmt: skip
+    peaks = {}
+    for count, probe in probes.items():
+        stdout, stderr = probe.communicate(timeout=600)
+        assert probe.returncode == 0, stderr[-3000:]
+        report = json.loads(stdout.strip().splitlines()[-1])
         assert report["images"] == count // 16 * 16
         peaks[count] = report["maxrss_kb"] / 1024
     assert abs(peaks[2000] - peaks[200]) < 40, peaks

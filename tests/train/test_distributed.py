@@ -94,14 +94,22 @@ def test_two_processes_get_disjoint_shards_of_every_epoch(colour_tree, tmp_path)
 
 @pytest.mark.slow
 def test_two_processes_keep_identical_weights_through_a_resume_inside_an_epoch(colour_tree, tmp_path):
-    out = tmp_path / "ddp"
+    """Two processes (gloo): 2 steps, which stops inside epoch 0, then a resume with a budget of 5
+    steps from a --steps-file (and decoding workers): both replicas stop at step 5 with identical
+    weights, the global batch is twice the per-process one."""
+    out, budget = tmp_path / "ddp", tmp_path / "budget"
     _torchrun("-m", "gabic", "train", *_argv(colour_tree, out, 2), "--device", "cpu")
     state = json.loads((out / "state.json").read_text())
     assert (state["steps_per_epoch"], state["processes"], state["batch_size"]) == (3, 2, 4)
     assert (state["state"]["epoch"], state["state"]["batch"]) == (0, 2)  # stopped inside epoch 0
-    _torchrun("-m", "gabic", "train", *_argv(colour_tree, out, 5), "--device", "cpu", "--workers", "1")
+    checksums = state["replica_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    budget.write_text("5\n")
+    _torchrun("-m", "gabic", "train", *_argv(colour_tree, out, 1000, "--steps-file", str(budget)), "--device", "cpu",
+              "--workers", "1")  # fmt: skip
     state = json.loads((out / "state.json").read_text())
     assert state["state"]["step"] == 5 and (state["state"]["epoch"], state["state"]["batch"]) == (1, 2)
+    assert state["batch_size"] == 4
     checksums = state["replica_checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
 
