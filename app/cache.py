@@ -55,8 +55,8 @@ def _image_bytes(image: Image.Image) -> int:
 
 def analysis_bytes(analysis: Analysis) -> int:
     """Estimated memory held by an :class:`gabic.inspect.Analysis`: its two images, the
-    bitstream, the bit maps and, per attention block, its recorded input and its graph or
-    attention (counted as if computed)."""
+    bitstream, the bit maps and, per attention block, its recorded input and, once computed,
+    its graph or attention."""
     total = _image_bytes(analysis.original) + _image_bytes(analysis.reconstruction) + len(analysis.data)
     for array in (
         analysis.y_bits,
@@ -66,7 +66,8 @@ def analysis_bytes(analysis: Analysis) -> int:
     ):
         total += np.asarray(array).nbytes
     if isinstance(analysis.blocks, BlockInspections):
-        # what the blocks hold once a view has read all four (reading this computes nothing)
+        # the recorded inputs and the blocks a view has read so far (measuring computes nothing;
+        # the cache measures an entry again each time it is used)
         return total + analysis.blocks.nbytes()
     seen: set[int] = set()
     for block in analysis.blocks.values():
@@ -148,8 +149,32 @@ class ResultCache(Generic[V]):
             entry = self._entries.get(key)
             if entry is None or (accept is not None and not accept(entry.value)):
                 return None
-            self._entries.move_to_end(key)
-            return entry.value
+            evicted = self._used(key, entry)
+        self._release(evicted)
+        return entry.value
+
+    def _used(self, key: Hashable, entry: _Entry[V]) -> list[_Entry[V]]:
+        """Under the lock: ``key`` becomes the most recently used, its size is measured again (a
+        value may have grown since: an analysis computes a block's attention when a view first
+        reads it) and entries beyond the budget are evicted (returned, to be freed unlocked)."""
+        self._entries.move_to_end(key)
+        size = int(self.size_of(entry.value))
+        self._bytes += size - entry.nbytes
+        entry.nbytes = size
+        return self._evict()
+
+    def _evict(self) -> list[_Entry[V]]:
+        evicted = []
+        while self._bytes > self.budget_bytes and len(self._entries) > 1:
+            evicted.append(self._entries.popitem(last=False)[1])
+            self._bytes -= evicted[-1].nbytes
+        return evicted
+
+    @staticmethod
+    def _release(evicted: list[_Entry[V]]) -> None:
+        if evicted:
+            evicted.clear()  # the cache's last references: the entries' memory is freed here
+            release_freed_memory()
 
     def put(self, key: Hashable, value: V) -> None:
         """Store ``value`` under ``key`` and evict least-recently-used entries beyond the budget."""
@@ -161,12 +186,8 @@ class ResultCache(Generic[V]):
             self._entries[key] = _Entry(value, size)
             self._bytes += size
             evicted = [old] if old is not None else []
-            while self._bytes > self.budget_bytes and len(self._entries) > 1:
-                evicted.append(self._entries.popitem(last=False)[1])
-                self._bytes -= evicted[-1].nbytes
-        if evicted:
-            evicted.clear()  # the cache's last references: the entries' memory is freed here
-            release_freed_memory()
+            evicted.extend(self._evict())
+        self._release(evicted)
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V],
                        accept: Callable[[V], bool] | None = None) -> V:  # fmt: skip
@@ -178,13 +199,17 @@ class ResultCache(Generic[V]):
         while True:
             with self._lock:
                 entry = self._entries.get(key)
-                if entry is not None and (accept is None or accept(entry.value)):
-                    self._entries.move_to_end(key)
-                    return entry.value
-                pending = self._pending.get(key)
-                owner = pending is None
-                if owner:
-                    pending = self._pending[key] = threading.Event()
+                found = entry is not None and (accept is None or accept(entry.value))
+                if found:
+                    evicted = self._used(key, entry)
+                else:
+                    pending = self._pending.get(key)
+                    owner = pending is None
+                    if owner:
+                        pending = self._pending[key] = threading.Event()
+            if found:
+                self._release(evicted)
+                return entry.value
             assert pending is not None
             if not owner:
                 pending.wait()

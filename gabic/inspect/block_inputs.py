@@ -128,14 +128,19 @@ class BlockInspections(Mapping[str, BlockInspection]):
         with self._lock:
             return list(self._done)
 
-    def nbytes(self) -> int:
-        """Memory held once every block is computed: the recorded inputs, the block copies and the
-        inspections (estimated from the shapes, so reading this computes nothing)."""
+    def nbytes(self, all_blocks: bool = False) -> int:
+        """Memory held now: the recorded inputs, the block copies and the inspections computed so
+        far; with ``all_blocks``, once every block is computed (estimated from the shapes).
+        Reading this computes nothing."""
+        with self._lock:
+            done = set(self._done)
         total = 0
         for name, block in self._blocks.items():
             x = self._inputs[name]
-            total += x.numel() * x.element_size() + _explained_bytes(block, x, self._half)
+            total += x.numel() * x.element_size()
             total += sum(p.numel() * p.element_size() for p in block.parameters())
+            if all_blocks or name in done:
+                total += _explained_bytes(block, x, self._half)
         return total
 
 

@@ -52,14 +52,18 @@ def test_blocks_read_later_equal_what_the_hooks_record_during_the_pass(models, a
 
 def test_memory_estimate_covers_what_the_inspections_hold(models):
     result = analyze(models["zou2022"], random_image(64, 64, seed=2))
-    estimate = result.blocks.nbytes()
+    estimate = result.blocks.nbytes(all_blocks=True)
+    before = result.blocks.nbytes()
+    assert before < estimate  # nothing computed yet
+    result.blocks["encoder 1/4"]
+    assert before < result.blocks.nbytes() < estimate
     held = 0
     for inspected in result.blocks.values():
         for field in dataclasses.fields(inspected):
             value = getattr(inspected, field.name)
             if isinstance(value, torch.Tensor):
                 held += value.numel() * value.element_size()
-    assert held <= estimate
+    assert held <= estimate and result.blocks.nbytes() == estimate
 
 
 def test_an_analysis_keeps_no_reference_to_the_model(models):
