@@ -1,6 +1,7 @@
 """Background analyses around the view a user looks at, so that the next move of the quality or
 k slider usually lands on a computed value. Best effort and out of the way: two threads at the
-lowest CPU priority, nearest values first, the newest request wins, a bounded queue."""
+lowest CPU priority that start an analysis only while no visitor waits for one, nearest values
+first, the newest request wins, a bounded queue."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import logging
 import os
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+
+import torch
 
 from .inputs import PreparedImage
 from .service import Explorer
@@ -24,12 +28,16 @@ PREFETCH_QUEUE = 40
 QUALITY_STEP = 0.25
 #: Prefetch threads: one per core of a 2-core machine (they only get what requests leave).
 PREFETCH_WORKERS = 2
+#: How often a prefetch thread looks whether a visitor still waits for an analysis.
+YIELD_SECONDS = 0.02
 
 
 def _lowest_priority() -> None:
     """Give the calling thread (and the OpenMP threads it starts later) nice 19, on Linux where
-    the nice value is per thread: prefetching then takes only CPU time that the analyses asked
-    for and the browser drawing the page do not want."""
+    the nice value is per thread, and one PyTorch thread (the setting is per calling thread):
+    prefetching then takes only CPU time that the analyses asked for and the browser drawing
+    the page do not want, and two prefetch threads keep two cores busy without oversubscribing."""
+    torch.set_num_threads(1)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
@@ -99,8 +107,12 @@ class Prefetcher:
                 self.executor.submit(self._one, generation, image, arch, position, kk)
 
     def _one(self, generation: int, image: PreparedImage, arch: str, quality: float, k: int) -> None:
-        """One analysis, unless a newer request was queued since."""
+        """One analysis, unless a newer request was queued since; it starts only while no
+        visitor waits for an analysis (a low priority does not keep a thread from holding
+        Python's lock or the memory bandwidth the visitor's analysis needs)."""
         try:
+            while self.explorer.busy():
+                time.sleep(YIELD_SECONDS)
             with self._lock:
                 if generation != self._generation:
                     return

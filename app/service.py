@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -111,6 +112,24 @@ class Explorer:
         self._views: ResultCache[Any] = ResultCache(VIEW_CACHE_BYTES, value_bytes)
         #: Zou2022's half of :meth:`pair` (one per concurrent event, plus the prefetch).
         self._pair_workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gabic-pair")
+        #: :meth:`pair` calls running now (what a visitor waits for; the prefetch waits for none).
+        self._waited_for = 0
+        self._waited_lock = threading.Lock()
+
+    def busy(self) -> bool:
+        """True while a :meth:`pair` a visitor waits for is being computed."""
+        with self._waited_lock:
+            return self._waited_for > 0
+
+    @contextlib.contextmanager
+    def _waited(self) -> Iterator[None]:
+        with self._waited_lock:
+            self._waited_for += 1
+        try:
+            yield
+        finally:
+            with self._waited_lock:
+                self._waited_for -= 1
 
     # ---------------------------------------------------------------- models
     def trained_k(self) -> int | None:
@@ -172,7 +191,10 @@ class Explorer:
         """Both models on ``image`` at ``quality``: when neither is cached, Zou2022 runs in a
         worker thread while GABIC runs here, each on half of PyTorch's CPU threads (on a
         2-core CPU a pair of 512-px analyses takes 0.75 s so instead of 1.0 s one after the other)."""
-        progress = progress or _no_progress
+        with self._waited():
+            return self._pair(image, quality, k, progress or _no_progress)
+
+    def _pair(self, image: PreparedImage, quality: float, k: int | None, progress: Progress) -> Pair:
         if (
             self.cached(image, "gabic", quality, k) is not None
             or self.cached(image, "zou2022", quality) is not None
