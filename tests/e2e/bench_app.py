@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--skip", nargs="*", default=[], choices=["startup", "browser", "users"])
+    parser.add_argument("--no-prefetch", action="store_true", help="start the app with --no-prefetch")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench"))
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {**machine_description(), "cpu_flags": cpu_flags(),
                     "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", "default")},
         "weights": str(weights.relative_to(ROOT)) if weights.is_relative_to(ROOT) else weights.name,
-        "photo": f"{WIDTH}x{HEIGHT}", "look_s": args.look, "targets": TARGETS,
+        "photo": f"{WIDTH}x{HEIGHT}", "look_s": args.look, "prefetch": not args.no_prefetch, "targets": TARGETS,
     }  # fmt: skip
     medians: dict[str, float] = {}
     with sync_playwright() as p:
@@ -288,7 +289,10 @@ def main(argv: list[str] | None = None) -> dict:
             report["startup"] = startup(weights, work, p)
             medians.update(report["startup"])
         if "browser" not in args.skip or "users" not in args.skip:
-            with running_app(weights, work / "server.log", max_side=512, prefetch=True) as (url, process):
+            with running_app(weights, work / "server.log", max_side=512, prefetch=not args.no_prefetch) as (
+                url,
+                process,
+            ):
                 if "browser" not in args.skip:
                     browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                     page = browser.new_page(viewport={"width": 1400, "height": 1800})
