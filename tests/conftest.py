@@ -12,7 +12,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_server import AppServer, running_app  # noqa: E402
 from helpers import TINY_CONFIG, write_random_weights  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+#: PyTorch's intra-op threads in the test process: one (``GABIC_TEST_THREADS`` overrides). The tests
+#: run tiny models on small images, where a second thread gains little, and on a loaded 2-core
+#: runner (the app server, notebook kernels, training beside the tests) two threads waiting for
+#: each other at every operation made a 200×134 round trip take 2.5 s instead of 0.1 s.
+torch.set_num_threads(int(os.environ.get("GABIC_TEST_THREADS", "1")))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 #: Where the browser test finds Debian's Chromium.
