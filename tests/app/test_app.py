@@ -293,6 +293,7 @@ def test_prefetch_thread_runs_at_the_lowest_priority(app: App) -> None:
     assert niceness.result(timeout=30) == 19
 
 
+@pytest.mark.slow  # two paper-size models, written, loaded twice and run: over 10 s
 def test_authors_checkpoint_folder_drives_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

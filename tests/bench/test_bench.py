@@ -98,6 +98,7 @@ def test_flops_of_both_models_are_close():
     assert 0 < flops["gabic"] <= flops["zou2022"] * 1.02
 
 
+@pytest.mark.slow  # a child process that imports PyTorch: several seconds
 def test_peak_rss_reset_reads_proc():
     # in a fresh process: this one may hold gigabytes of freed-but-mapped memory that a new block reuses
     probe = (

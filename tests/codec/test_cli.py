@@ -21,10 +21,15 @@ from gabic.models import build_model
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict[str, str] | None = None, wait: bool = True):
+    """``python -m gabic *args``: the finished process (a CompletedProcess), or with ``wait=False``
+    the running one (a Popen with stdout and stderr pipes)."""
     environment = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "gabic", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT, env=environment)  # fmt: skip
+    command = [sys.executable, "-m", "gabic", *map(str, args)]
+    if not wait:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                env=environment)  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=environment)
 
 
 @pytest.fixture()
@@ -36,7 +41,13 @@ def image_path(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_shipped_model_round_trip_in_a_real_process(use_random_weights, image_path, tmp_path):
+    """``python -m gabic compress`` then ``decompress`` in real processes; meanwhile a third one
+    compresses a text file: one line on stderr, status 1, no traceback."""
     env = {"GABIC_WEIGHTS_DIR": str(use_random_weights)}
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    refused = run_cli("compress", text, tmp_path / "x.gabic", "--model", "gabic-small", "--quality", "1",
+                      "--device", "cpu", env=env, wait=False)  # fmt: skip
     container, output = tmp_path / "out.gabic", tmp_path / "out.png"
     done = run_cli("compress", image_path, container, "--model", "gabic-small", "--quality", "2",
                    "--k", "4", "--device", "cpu", env=env)  # fmt: skip
@@ -51,16 +62,10 @@ def test_shipped_model_round_trip_in_a_real_process(use_random_weights, image_pa
     expected = codec.decompress(container.read_bytes(), model)
     assert np.array_equal(np.asarray(Image.open(output).convert("RGB")), np.asarray(expected))
 
-
-def test_errors_are_one_line_without_traceback(use_random_weights, tmp_path):
-    env = {"GABIC_WEIGHTS_DIR": str(use_random_weights)}
-    text = tmp_path / "notes.png"
-    text.write_text("not an image")
-    done = run_cli("compress", text, tmp_path / "x.gabic", "--model", "gabic-small", "--quality", "1",
-                   "--device", "cpu", env=env)  # fmt: skip
-    assert done.returncode == 1
-    assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("error: ")
-    assert "not an image" in done.stderr and "Traceback" not in done.stderr
+    _, stderr = refused.communicate(timeout=300)
+    assert refused.returncode == 1
+    assert stderr.strip().count("\n") == 0 and stderr.startswith("error: ")
+    assert "not an image" in stderr and "Traceback" not in stderr
 
 
 @pytest.mark.parametrize(

@@ -192,6 +192,7 @@ CRAFTED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a child process that imports PyTorch: several seconds
 def test_crafted_streams_with_valid_checksum_never_crash_the_process():
     """An attacker can recompute the CRC. CompressAI's rANS decoder has no bounds checks, so
     such streams run in a child process: it must finish normally (image or BitstreamError)."""

@@ -87,6 +87,12 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
         ImageInputError, match=r"too many pixels: 50 megapixels, the limit is 40 megapixels.*\(10000×5000\)"
     ):
         load_image(huge_png(10000, 5000))
+
+
+@pytest.mark.slow  # a child process that imports PyTorch: several seconds
+def test_refusing_a_bomb_allocates_nothing(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(huge_png(20000, 20000))
     # measured in a fresh process: refusing it must not allocate the 1.2 GB of pixels
     script = textwrap.dedent(f"""
         import resource
