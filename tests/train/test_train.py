@@ -37,7 +37,7 @@ def _args(data: tuple[Path, Path, Path], out: Path, steps: int, **extra: object)
     args = ["--arch", str(extra.pop("arch", "gabic")), "--config", str(config), "--lmbda", "0.01",
             "--train-dir", str(train_dir), "--val-dir", str(val_dir), "--out", str(out),
             "--steps", str(steps), "--batch-size", "2", "--patch-size", "64", "--val-crop", "64",
-            "--val-every", "2", "--warmup", "2", "--no-progress", "--threads", "1", "--seed", "3"]  # fmt: skip
+            "--val-every", "4", "--warmup", "2", "--no-progress", "--threads", "1", "--seed", "3"]  # fmt: skip
     for key, value in extra.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
     return args
@@ -45,6 +45,15 @@ def _args(data: tuple[Path, Path, Path], out: Path, steps: int, **extra: object)
 
 def _run(argv: list[str]) -> None:
     assert cli.main(argv) == 0
+
+
+@pytest.fixture(scope="module")
+def four_steps(tiny_data, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 4-step GABIC run with the default arguments (seed 3), shared read-only by the tests
+    that start from such a run (resuming, shipping, fine-tuning, lineage)."""
+    out = tmp_path_factory.mktemp("four-steps") / "run"
+    _run(_args(tiny_data, out, 4))
+    return out
 
 
 @pytest.mark.parametrize("arch", ["gabic", "zou2022"])
@@ -56,15 +65,14 @@ def test_training_writes_logs_checkpoints_and_lowers_the_loss(tiny_data, tmp_pat
     assert all(k in log[0] for k in ("loss", "bpp", "mse", "psnr", "aux", "lr"))
     assert sum(r["loss"] for r in log[-3:]) < sum(r["loss"] for r in log[:3])
     val = [json.loads(line) for line in (out / "val.jsonl").read_text().splitlines()]
-    assert [v["step"] for v in val] == [2, 4, 6, 8, 10, 12]
+    assert [v["step"] for v in val] == [4, 8, 12]
     for name in ("last.pt", "weights.safetensors", "best.safetensors", "state.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "state.json").read_text())["state"]["step"] == 12
 
 
-def test_resume_is_exact(tiny_data, tmp_path):
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    _run(_args(tiny_data, straight, 4))
+def test_resume_is_exact(tiny_data, four_steps, tmp_path):
+    straight, resumed = four_steps, tmp_path / "resumed"
     _run(_args(tiny_data, resumed, 2))
     _run(_args(tiny_data, resumed, 4))
     a = load_file(str(straight / "weights.safetensors"))
@@ -73,11 +81,10 @@ def test_resume_is_exact(tiny_data, tmp_path):
     assert all((a[k] == b[k]).all() for k in a)
 
 
-def test_fine_tuning_starts_from_given_weights(tiny_data, tmp_path):
-    base = tmp_path / "base"
-    _run(_args(tiny_data, base, 2, seed=7))  # a different initialisation than the tuned run's seed
+def test_fine_tuning_starts_from_given_weights(tiny_data, four_steps, tmp_path):
+    base = four_steps  # seed 3: a different initialisation than the tuned run's seed 7
     tuned = tmp_path / "tuned"
-    _run(_args(tiny_data, tuned, 1, init_from=base / "weights.safetensors", warmup=1000000))
+    _run(_args(tiny_data, tuned, 1, init_from=base / "weights.safetensors", warmup=1000000, seed=7))
     # with an almost-zero learning rate (long warm-up) the first step barely moves the weights
     a = load_file(str(base / "weights.safetensors"))
     b = load_file(str(tuned / "weights.safetensors"))
@@ -97,13 +104,12 @@ def test_resume_from_committed_weights_warms_the_fresh_optimizer_up_again(tiny_d
     assert json.loads((out / "state.json").read_text())["state"]["warmup_start"] == 4
 
 
-def test_ship_writes_weights_and_a_card_quoting_the_evaluation(tiny_data, tmp_path, monkeypatch):
+def test_ship_writes_weights_and_a_card_quoting_the_evaluation(tiny_data, four_steps, tmp_path, monkeypatch):
     from gabic import zoo
     from gabic.eval import rd as evaluate
     from gabic.train import ship
 
-    run = tmp_path / "run"
-    _run(_args(tiny_data, run, 4))
+    run = four_steps
     shipped = tmp_path / "shipped"
     path = ship.ship(run, "gabic-small", 2, out_dir=shipped)
     card = json.loads(path.with_suffix(".json").read_text())
@@ -273,13 +279,12 @@ def test_bf16_on_a_cpu_without_native_bf16_warns(tiny_data, tmp_path, monkeypatc
     assert "bf16" not in capsys.readouterr().err
 
 
-def test_lineage_survives_shipping_over_the_parent_file(tiny_data, tmp_path):
+def test_lineage_survives_shipping_over_the_parent_file(tiny_data, four_steps, tmp_path):
     """A run started from a shipped file keeps that file's card; shipping the run replaces the
     file and card, and its lineage (also when shipped twice) still names the parent's runs."""
     from gabic.train import ship
 
-    first, second, shipped = tmp_path / "first", tmp_path / "second", tmp_path / "shipped"
-    _run(_args(tiny_data, first, 3))
+    first, second, shipped = four_steps, tmp_path / "second", tmp_path / "shipped"
     parent = ship.ship(first, "gabic-small", 2, out_dir=shipped)
     _run(_args(tiny_data, second, 2, init_from=parent))
     assert (second / runfolder.PARENT_CARD).is_file()
@@ -288,6 +293,6 @@ def test_lineage_survives_shipping_over_the_parent_file(tiny_data, tmp_path):
             ship.ship(second, "gabic-small", 2, out_dir=shipped).with_suffix(".json").read_text()
         )
         lineage = card["training"]["started_from"]
-        assert [entry["steps"] for entry in lineage] == [3]
+        assert [entry["steps"] for entry in lineage] == [4]
         assert lineage[0]["run"] == str(first) and lineage[0]["weights"] == str(parent)
-        assert card["training"]["total_steps"] == 5
+        assert card["training"]["total_steps"] == 6
