@@ -55,6 +55,7 @@ def test_targets_outside_the_range_give_the_ends():
     assert quality_for_bpp(model_at, PHOTO, 1e3).quality == 4.0
 
 
+@pytest.mark.slow  # two searches' worth of real encodes; the app's equal-rate section runs one fast
 def test_equal_rate_matches_the_rates_and_reports_the_difference():
     result = equal_rate(_model_at("gabic", 2), _model_at("zou2022", 1), PHOTO, quality=2.5)
     assert result.reference.quality == 2.5

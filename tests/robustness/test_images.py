@@ -68,7 +68,7 @@ def test_truncated_files(fmt, keep):
         load_image(data[: int(len(data) * keep)])
 
 
-@pytest.mark.parametrize(("width", "height"), [(1, 1), (1, 5000), (5000, 1)])
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (1, 2000), (2000, 1)])
 def test_extreme_aspect_ratios_load_and_code(tiny_models, width, height):
     image = load_image(_png_bytes(random_image(height, width, seed=2)))
     assert image.size == (width, height) and image.mode == "RGB"

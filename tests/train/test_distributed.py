@@ -45,12 +45,11 @@ SHARD_PROBE = textwrap.dedent(
 )
 
 
-@pytest.fixture()
-def colour_tree(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """12 one-colour training images (red = index in sorted order) at three depths, one
+def _colour_tree(tmp_path: Path, count: int) -> tuple[Path, Path, Path]:
+    """``count`` one-colour training images (red = index in sorted order) at three depths, one
     validation photo, the tiny configuration."""
     data = tmp_path / "data"
-    for i in range(12):
+    for i in range(count):
         folder = data / f"{i:02d}" / ["", "a", "a/b"][i % 3]
         folder.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (72, 64 + i), (i, 40, 200)).save(folder / "img.png")
@@ -60,6 +59,12 @@ def colour_tree(tmp_path: Path) -> tuple[Path, Path, Path]:
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY_CONFIG.to_dict()))
     return data, val, config
+
+
+@pytest.fixture()
+def colour_tree(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """12 one-colour images: with batch 2, 6 steps per epoch in one process, 3 in each of two."""
+    return _colour_tree(tmp_path, 12)
 
 
 def _argv(tree: tuple[Path, Path, Path], out: Path, steps: int, *extra: str) -> list[str]:
@@ -114,23 +119,27 @@ def test_two_processes_keep_identical_weights_through_a_resume_inside_an_epoch(c
     assert len(checksums) == 2 and checksums[0] == checksums[1]
 
 
-def test_a_resume_inside_an_epoch_continues_with_the_same_batches(colour_tree, tmp_path):
-    """12 files, batch 2: 6 steps per epoch. Stopping after step 4 (inside epoch 0) and resuming
-    to step 8 (with decoding workers this time) gives the weights of a run that never stopped."""
+def test_a_resume_inside_an_epoch_continues_with_the_same_batches(tmp_path):
+    """6 files, batch 2: 3 steps per epoch. Stopping after step 2 (inside epoch 0) and resuming
+    to step 5 (into epoch 1, with decoding workers this time) gives the weights of a run that
+    never stopped."""
+    tree = _colour_tree(tmp_path, 6)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert cli.main(_argv(colour_tree, straight, 8)) == 0
-    assert cli.main(_argv(colour_tree, resumed, 3)) == 0
+    assert cli.main(_argv(tree, straight, 5)) == 0
+    assert cli.main(_argv(tree, resumed, 2)) == 0
     checkpoint = torch.load(resumed / "last.pt", weights_only=True)
-    assert (checkpoint["state"]["epoch"], checkpoint["state"]["batch"]) == (0, 3)
-    assert cli.main(_argv(colour_tree, resumed, 8, "--workers", "2")) == 0
+    assert (checkpoint["state"]["epoch"], checkpoint["state"]["batch"]) == (0, 2)
+    assert cli.main(_argv(tree, resumed, 5, "--workers", "2")) == 0
+    assert json.loads((resumed / "state.json").read_text())["steps_per_epoch"] == 3
     a, b = load_file(str(straight / "weights.safetensors")), load_file(str(resumed / "weights.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     log = [json.loads(line) for line in (resumed / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == list(range(1, 9))
+    assert [r["step"] for r in log] == list(range(1, 6))
     straight_log = [json.loads(line) for line in (straight / "log.jsonl").read_text().splitlines()]
     assert [r["loss"] for r in log] == [r["loss"] for r in straight_log]
 
 
+@pytest.mark.slow  # three bf16 runs (emulated, and slow, on a CPU without native bf16)
 def test_variable_rate_resume_draws_the_same_qualities(colour_tree, tmp_path):
     """A variable-rate run warm-started from a one-rate parent: qualities drawn per step come
     back the same after a resume."""

@@ -56,7 +56,7 @@ def four_steps(tiny_data, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("arch", ["gabic", "zou2022"])
+@pytest.mark.parametrize("arch", ["gabic", pytest.param("zou2022", marks=pytest.mark.slow)])  # same loop
 def test_training_writes_logs_checkpoints_and_lowers_the_loss(tiny_data, tmp_path, arch):
     out = tmp_path / "run"
     _run(_args(tiny_data, out, 12, arch=arch, lr=1e-3))

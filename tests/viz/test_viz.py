@@ -127,6 +127,7 @@ def test_k_sweep_figure() -> None:
     assert list(fig.data[1].y) == [29.0, 28.0, 27.0]
 
 
+@pytest.mark.slow  # the PNG is drawn by kaleido in Chromium when both are installed: seconds
 def test_save_figure_writes_html(tmp_path: Path) -> None:
     saved = viz.save_figure(
         viz.k_sweep_figure([{"k": 1, "bpp": 0.1, "psnr": 30.0}], None), tmp_path / "f.png"

@@ -27,6 +27,7 @@ def authors_checkpoints(tmp_path_factory) -> dict[str, tuple[torch.nn.Module, ob
     return out
 
 
+@pytest.mark.slow  # paper-size models loaded and run: 1-3 s each
 @pytest.mark.parametrize("arch", ["gabic", "zou2022"])
 def test_load_authors_checkpoint(authors_checkpoints, arch):
     source, path = authors_checkpoints[arch]
@@ -50,6 +51,7 @@ def test_load_authors_checkpoint(authors_checkpoints, arch):
     assert codec.read_header(data).model_id == f"{arch}-paper"
 
 
+@pytest.mark.slow  # reads a paper-size checkpoint (and the fixture writes two): several seconds
 def test_checkpoint_of_the_other_architecture_lists_the_mismatch(authors_checkpoints):
     _, path = authors_checkpoints["zou2022"]
     with pytest.raises(zoo.CheckpointError) as info:
