@@ -133,6 +133,7 @@ def test_shards_of_two_processes_are_disjoint_and_cover_the_epoch(tmp_path):
     }
 
 
+@pytest.mark.slow  # a training run
 def test_a_nested_tree_trains_and_an_unreadable_file_is_counted(tmp_path):
     data, val = tmp_path / "data", tmp_path / "val"
     for i in range(3):

@@ -119,6 +119,7 @@ def test_two_processes_keep_identical_weights_through_a_resume_inside_an_epoch(c
     assert len(checksums) == 2 and checksums[0] == checksums[1]
 
 
+@pytest.mark.slow  # a training run
 def test_a_resume_inside_an_epoch_continues_with_the_same_batches(tmp_path):
     """6 files, batch 2: 3 steps per epoch. Stopping after step 2 (inside epoch 0) and resuming
     to step 5 (into epoch 1, with decoding workers this time) gives the weights of a run that
@@ -166,6 +167,7 @@ def test_variable_rate_resume_draws_the_same_qualities(colour_tree, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a) and "y_gain.log_gain" in a
 
 
+@pytest.mark.slow  # a training run
 def test_a_run_folder_written_before_epochs_and_this_schedule_still_resumes(colour_tree, tmp_path):
     """last.pt of the earlier trainer: a ReduceLROnPlateau state, no epoch counters, generator
     states for crops. The plateau's scale comes from the optimizer's lr, the position in the

@@ -32,6 +32,7 @@ def variable_rate_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # a training run (the variable_rate_run fixture)
 def test_variable_rate_run_ships_one_file_for_all_qualities(variable_rate_run, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="without --quality"):
         ship(variable_rate_run, "zou2022-small", 3, out_dir=tmp_path)
@@ -58,6 +59,7 @@ def test_one_rate_run_needs_its_quality(tmp_path):
         ship(run, "gabic-small", None, out_dir=tmp_path)
 
 
+@pytest.mark.slow  # a training run (the variable_rate_run fixture)
 def test_a_gpu_round_comes_back_as_a_run_folder_that_ships(variable_rate_run, tmp_path):
     """training/gpu_round.py: ``pack`` on the device (fp16 weights, logs in one tar.gz), ``unpack``
     here (a run folder with the weights under the name they were packed from), then ``gabic ship``

@@ -71,6 +71,7 @@ def test_training_writes_logs_checkpoints_and_lowers_the_loss(tiny_data, tmp_pat
     assert json.loads((out / "state.json").read_text())["state"]["step"] == 12
 
 
+@pytest.mark.slow  # a training run
 def test_resume_is_exact(tiny_data, four_steps, tmp_path):
     straight, resumed = four_steps, tmp_path / "resumed"
     _run(_args(tiny_data, resumed, 2))
@@ -92,6 +93,7 @@ def test_fine_tuning_starts_from_given_weights(tiny_data, four_steps, tmp_path):
     assert (a[key] - b[key]).abs().max() < 1e-3
 
 
+@pytest.mark.slow  # a training run
 def test_resume_from_committed_weights_warms_the_fresh_optimizer_up_again(tiny_data, tmp_path):
     out = tmp_path / "run"
     _run(_args(tiny_data, out, 4, lr=1e-3))
@@ -144,6 +146,7 @@ def test_ship_writes_weights_and_a_card_quoting_the_evaluation(tiny_data, four_s
         ship.ship(run, "gabic-small", 3, results=results, out_dir=shipped)
 
 
+@pytest.mark.slow  # a training run
 def test_steps_file_sets_the_budget_and_final_decay_lowers_the_lr(tiny_data, tmp_path):
     out, steps_file = tmp_path / "run", tmp_path / "budget"
     steps_file.write_text("5\n")
@@ -251,6 +254,7 @@ def test_bf16_autocast_covers_the_transforms_and_leaves_the_entropy_models_in_fl
     assert all(torch.equal(got["likelihoods"][k], want["likelihoods"][k]) for k in want["likelihoods"])
 
 
+@pytest.mark.slow  # a training run
 def test_bf16_training_runs_and_records_the_option(tiny_data, tmp_path):
     out = tmp_path / "run"
     _run(_args(tiny_data, out, 4, lr=1e-3) + ["--bf16"])
@@ -269,6 +273,7 @@ def test_native_bf16_is_read_from_the_cpu_flags():
     assert trainer.cpu_has_native_bf16(avx2_only.replace("fma", "fma xavx512_bf16")) is False
 
 
+@pytest.mark.slow  # a training run
 def test_bf16_on_a_cpu_without_native_bf16_warns(tiny_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: False)
     _run(_args(tiny_data, tmp_path / "emulated", 1) + ["--bf16"])
@@ -279,6 +284,7 @@ def test_bf16_on_a_cpu_without_native_bf16_warns(tiny_data, tmp_path, monkeypatc
     assert "bf16" not in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a training run
 def test_lineage_survives_shipping_over_the_parent_file(tiny_data, four_steps, tmp_path):
     """A run started from a shipped file keeps that file's card; shipping the run replaces the
     file and card, and its lineage (also when shipped twice) still names the parent's runs."""
