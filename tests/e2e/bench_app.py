@@ -86,9 +86,10 @@ def cpu_flags() -> list[str]:
     return [flag for flag in wanted if f" {flag}" in flags]
 
 
-def drag_to(page: object, slider: str, value: float) -> float:
+def drag_to(page: object, slider: str, value: float) -> tuple[float, float]:
     """Drag the range of ``slider`` from its thumb to ``value`` and let go (pointer events as a
-    mouse); returns the value the slider ended at."""
+    mouse); returns the value the slider ended at and the moment it was let go (the clock of a
+    "release → drawn" row starts there)."""
     rng = page.locator(f"{slider} input[type=range]")
     box = rng.bounding_box()
     low, high = float(rng.get_attribute("min")), float(rng.get_attribute("max"))
@@ -102,8 +103,9 @@ def drag_to(page: object, slider: str, value: float) -> float:
     page.mouse.move(x_of(now), y)
     page.mouse.down()
     page.mouse.move(x_of(value), y, steps=6)
+    released = time.perf_counter()
     page.mouse.up()
-    return float(rng.input_value())
+    return float(rng.input_value()), released
 
 
 def label(quality: float) -> str:
@@ -217,8 +219,7 @@ def interactive(page: object, work: Path, repeats: int, look: float) -> dict[str
             if not at_once:
                 time.sleep(look)
             quality, k = targets[(2 * i + int(at_once)) % len(targets)]
-            start = time.perf_counter()
-            quality = drag_to(page, "#quality", quality)
+            quality, start = drag_to(page, "#quality", quality)
             if quality == 2:
                 raise RuntimeError("the quality slider did not move")
             wait_text(page, "#status", f"at {label(quality)}[.]\\s*$")
@@ -227,21 +228,20 @@ def interactive(page: object, work: Path, repeats: int, look: float) -> dict[str
             )
             if not at_once:
                 time.sleep(look)
-            start = time.perf_counter()
-            k = int(drag_to(page, "#k", k))
+            moved, start = drag_to(page, "#k", k)
+            k = int(moved)
             if k == 9:
                 raise RuntimeError("the k slider did not move")
             wait_text(page, "#status", f"at {label(quality)} — k={k} ")
             samples["k_release_at_once_s" if at_once else "k_release_s"].append(time.perf_counter() - start)
-            if drag_to(page, "#k", 9) != 9:
+            if drag_to(page, "#k", 9)[0] != 9:
                 raise RuntimeError("could not drag k back to 9")
             wait_text(page, "#status", f"at {label(quality)}[.]\\s*$")
             for target in (2, quality):  # computed qualities: back to 2 and forth again
-                start = time.perf_counter()
-                reached = drag_to(page, "#quality", target)
+                reached, start = drag_to(page, "#quality", target)
                 wait_text(page, "#status", f"at {label(reached)}[.]\\s*$")
                 samples["quality_cached_s"].append(time.perf_counter() - start)
-            if drag_to(page, "#quality", 2) != 2:
+            if drag_to(page, "#quality", 2)[0] != 2:
                 raise RuntimeError("could not drag the quality back to 2")
             wait_text(page, "#status", "at q2[.]\\s*$")
     inspector = page.locator("#inspector img")
@@ -266,6 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--skip", nargs="*", default=[], choices=["startup", "browser", "users"])
     parser.add_argument("--no-prefetch", action="store_true", help="start the app with --no-prefetch")
+    parser.add_argument("--threads", type=int, default=None, help="the app's --threads (default: PyTorch's)")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench"))
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -281,7 +282,8 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {**machine_description(), "cpu_flags": cpu_flags(),
                     "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", "default")},
         "weights": str(weights.relative_to(ROOT)) if weights.is_relative_to(ROOT) else weights.name,
-        "photo": f"{WIDTH}x{HEIGHT}", "look_s": args.look, "prefetch": not args.no_prefetch, "targets": TARGETS,
+        "photo": f"{WIDTH}x{HEIGHT}", "look_s": args.look, "prefetch": not args.no_prefetch,
+        "app_threads": args.threads or 2, "targets": TARGETS,
     }  # fmt: skip
     medians: dict[str, float] = {}
     with sync_playwright() as p:
@@ -289,10 +291,10 @@ def main(argv: list[str] | None = None) -> dict:
             report["startup"] = startup(weights, work, p)
             medians.update(report["startup"])
         if "browser" not in args.skip or "users" not in args.skip:
-            with running_app(weights, work / "server.log", max_side=512, prefetch=not args.no_prefetch) as (
-                url,
-                process,
-            ):
+            threads = ("--threads", str(args.threads)) if args.threads else ()
+            serving = running_app(weights, work / "server.log", max_side=512, prefetch=not args.no_prefetch,
+                                  extra=threads)  # fmt: skip
+            with serving as (url, process):
                 if "browser" not in args.skip:
                     browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                     page = browser.new_page(viewport={"width": 1400, "height": 1800})
