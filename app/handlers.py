@@ -320,4 +320,6 @@ class App:
             log.info("API request refused: %s", error)  # with the server's path, for the operator
             raise
         controls = Controls.read(quality, int(k) if k else self.explorer.trained_k(), "", "mean")
-        return self.summary(self._pair(session, controls), session.image, controls)
+        # numbers only: no block inputs kept for attention views no one will open
+        pair = self.explorer.pair(session.image, controls.quality, controls.k, inspect_attention=False)
+        return self.summary(pair, session.image, controls)
