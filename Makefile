@@ -26,10 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check gabic app tests
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=10 $(PYTEST_ARGS)
 
 test-fast: $(STAMP) lint
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" --durations=5 $(PYTEST_ARGS)
 
 # The documentation site (mkdocs.yml, docs/) into site/; --strict makes every warning an error.
 docs: $(STAMP)

@@ -47,7 +47,8 @@ def running_app(weights_dir: Path, log_path: Path, max_side: int = 160, startup_
                 extra: tuple[str, ...] = (), prefetch: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:  # fmt: skip
     """``python -m app`` with the weights of ``weights_dir`` on 127.0.0.1:<free port>; yields
     (url, process). ``prefetch``: analyse other qualities in the background as the app does by
-    default (off for tests, so that each test's timing and cache are its own)."""
+    default (off for tests: nothing runs between a test's requests, so its timing is its own and
+    a shared server is idle between tests)."""
     port = free_port()
     # unbuffered: a test may read the log while the server runs (see AppServer.log_since)
     env = {**os.environ, "GABIC_WEIGHTS_DIR": str(weights_dir), "GRADIO_ANALYTICS_ENABLED": "False",
