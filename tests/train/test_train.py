@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -162,42 +160,62 @@ def test_steps_file_sets_the_budget_and_final_decay_lowers_the_lr(tiny_data, tmp
     assert json.loads((out / "val.jsonl").read_text().splitlines()[-1])["step"] == 5
 
 
+class _ShortWaits:
+    """The ``time`` module as training/gpu_round.py sees it in this test: the same clock, but its
+    waits (the calibration delay, 5 s while it calibrates, 10 s between checks of the runs) last at
+    most a second, so the round ends about a second after its runs do."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(min(seconds, 1.0))
+
+
 @pytest.mark.slow
-def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path):
-    """training/gpu_round.py (here on the CPU, tiny models): calibrates, writes one step budget,
-    every run stops exactly there; ``pack`` writes fp16 weights with fp32 bounds and the logs.
-    A short round: calibration from 3 s to 8 s after the start (the supervisor checks every 5 s),
-    the budget for an 8 s deadline but at least 10 steps beyond the runs' position then (runs that
-    are still starting, as on a loaded machine, get 10 steps); the supervisor then polls every 10 s."""
+def test_gpu_round_supervisor_gives_every_run_the_same_steps(tiny_data, tmp_path, monkeypatch, capsys):
+    """training/gpu_round.py (here on the CPU, tiny models; the supervisor in this process, its
+    runs in their own): calibrates, writes one step budget, every run stops exactly there;
+    ``pack`` writes fp16 weights with fp32 bounds and the logs. A short round: calibration from
+    1 s to 2 s after the start, the budget for a 4 s deadline but at least 10 steps beyond the runs'
+    position then (runs still starting get 10 steps)."""
+    import importlib.util
+
     from safetensors.torch import save_file
 
     from gabic.models import build_model
 
+    spec = importlib.util.spec_from_file_location("gpu_round", ROOT / "training" / "gpu_round.py")
+    gpu_round = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_round)
+    monkeypatch.setattr(gpu_round, "time", _ShortWaits())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the runs' environment
+    monkeypatch.chdir(ROOT)
     train_dir, val_dir, config = tiny_data
     parents = tmp_path / "parents"
     parents.mkdir()
     for arch in ("gabic", "zou2022"):
         save_file(build_model(arch, TINY_CONFIG).state_dict(), str(parents / f"{arch}-q4.safetensors"))
     root = tmp_path / "round"
-    command = [sys.executable, str(ROOT / "training" / "gpu_round.py"), "train", "--root", str(root),
-               "--qualities", "4", "--parent", str(parents / "{arch}-q{quality}.safetensors"),
-               "--seconds", "8", "--calibrate-after", "3", "--calibrate-window", "1", "--grace", "120", "--",
-               "--config", str(config), "--train-dir", str(train_dir), "--val-dir", str(val_dir),
-               "--batch-size", "1", "--patch-size", "64", "--val-crop", "64", "--val-every", "1000",
-               "--threads", "1", "--device", "cpu"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    summary = json.loads([line for line in result.stdout.splitlines() if line.startswith('{"wall_s"')][0])
+    code = gpu_round.main(
+        ["train", "--root", str(root), "--qualities", "4", "--parent", str(parents / "{arch}-q{quality}.safetensors"),
+         "--seconds", "4", "--calibrate-after", "1", "--calibrate-window", "1", "--grace", "120", "--",
+         "--config", str(config), "--train-dir", str(train_dir), "--val-dir", str(val_dir),
+         "--batch-size", "1", "--patch-size", "64", "--val-crop", "64", "--val-every", "1000",
+         "--threads", "1", "--device", "cpu"]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0, printed[-3000:]
+    assert '"calibration_s"' in printed  # the budget came from the calibration
+    summary = json.loads([line for line in printed.splitlines() if line.startswith('{"wall_s"')][0])
     assert summary["budget"] > 0 and set(summary["steps"].values()) == {summary["budget"]}
-    packs = {}
-    for arch in ("gabic", "zou2022"):  # both at once, each into a folder of its own
-        pack = [sys.executable, str(ROOT / "training" / "gpu_round.py"), "pack", "--root", str(root),
-                "--arch", arch, "--to", str(tmp_path / f"packed-{arch}"), "--logs"]  # fmt: skip
-        packs[arch] = subprocess.Popen(pack, env=env, cwd=ROOT)
-    for arch, process in packs.items():
-        assert process.wait(timeout=120) == 0
+    assert (root / "steps").read_text().strip() == str(summary["budget"])
+    for arch in ("gabic", "zou2022"):
         packed = tmp_path / f"packed-{arch}"
+        assert (
+            gpu_round.main(["pack", "--root", str(root), "--arch", arch, "--to", str(packed), "--logs"]) == 0
+        )
         weights = load_file(str(packed / f"{arch}-small-q4.safetensors"))
         assert weights["g_a.0.weight"].dtype.itemsize == 2
         assert weights["gaussian_conditional.likelihood_lower_bound.bound"].item() > 0
