@@ -41,23 +41,30 @@ def image_path(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_shipped_model_round_trip_in_a_real_process(use_random_weights, image_path, tmp_path):
-    """``python -m gabic compress`` then ``decompress`` in real processes; meanwhile a third one
-    compresses a text file: one line on stderr, status 1, no traceback."""
-    env = {"GABIC_WEIGHTS_DIR": str(use_random_weights)}
+    """``python -m gabic compress`` and ``decompress`` in real processes, all at once: the real
+    compress gives the bytes of the same command run in this process, the real decompress of those
+    bytes gives the decoder's pixels; a third process compresses a text file: one line on stderr,
+    status 1, no traceback. (One OpenMP thread everywhere, as in this process.)"""
+    env = {"GABIC_WEIGHTS_DIR": str(use_random_weights), "OMP_NUM_THREADS": "1"}
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     refused = run_cli("compress", text, tmp_path / "x.gabic", "--model", "gabic-small", "--quality", "1",
                       "--device", "cpu", env=env, wait=False)  # fmt: skip
-    container, output = tmp_path / "out.gabic", tmp_path / "out.png"
-    done = run_cli("compress", image_path, container, "--model", "gabic-small", "--quality", "2",
-                   "--k", "4", "--device", "cpu", env=env)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "bpp" in done.stdout and "70×50" in done.stdout
+    arguments = ["--model", "gabic-small", "--quality", "2", "--k", "4", "--device", "cpu"]
+    container, here, output = tmp_path / "out.gabic", tmp_path / "here.gabic", tmp_path / "out.png"
+    compressing = run_cli("compress", image_path, container, *arguments, env=env, wait=False)
+    assert main(["compress", str(image_path), str(here), *arguments]) == 0
+    decompressing = run_cli("decompress", here, output, "--device", "cpu", env=env, wait=False)
+
+    stdout, stderr = compressing.communicate(timeout=300)
+    assert compressing.returncode == 0, stderr
+    assert "bpp" in stdout and "70×50" in stdout
+    assert container.read_bytes() == here.read_bytes()
     header = codec.read_header(container.read_bytes())
     assert (header.model_id, header.quality, header.k) == ("gabic-small", 2, 4)
-    done = run_cli("decompress", container, output, "--device", "cpu", env=env)
-    assert done.returncode == 0, done.stderr
-    assert "k=4" in done.stdout and "bpp" in done.stdout
+    stdout, stderr = decompressing.communicate(timeout=300)
+    assert decompressing.returncode == 0, stderr
+    assert "k=4" in stdout and "bpp" in stdout
     model = zoo.load("gabic-small", 2, device="cpu")
     expected = codec.decompress(container.read_bytes(), model)
     assert np.array_equal(np.asarray(Image.open(output).convert("RGB")), np.asarray(expected))
