@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint notebooks setup browser clean screenshot docs
+.PHONY: run test test-fast lint notebooks setup browser clean screenshot docs bench-app
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test-fast: $(STAMP) lint
 # The documentation site (mkdocs.yml, docs/) into site/; --strict makes every warning an error.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The app's speed as a visitor meets it (Chromium, 30 simultaneous API users): results/bench/app-speed-*.json.
+# Not a test: run it on an otherwise idle machine (pause training; see docs/benchmarks.md).
+bench-app: $(STAMP)
+	$(BIN)/python tests/e2e/bench_app.py $(ARGS)
 
 notebooks: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -161,7 +161,7 @@ def test_a_photo_file_is_used_as_given(tmp_path):
 
 
 def test_committed_reports_still_print_and_compare(capsys):
-    # browser-*.json and app-speed-*.json are the app's benchmarks (tests/e2e/bench_browser.py and
+    # browser-*.json and app-speed-*.json are the app's benchmarks (the former bench_browser.py and
     # tests/e2e/bench_app.py), other formats
     files = sorted(p for p in RESULTS.glob("*.json") if not p.name.startswith(("browser-", "app-speed-")))
     assert files, "no committed benchmark reports"

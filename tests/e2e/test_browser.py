@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app  # noqa: E402,F401 (bench_browser imports them)
+from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app  # noqa: E402,F401 (bench_app imports them)
 from helpers import random_image  # noqa: E402
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
