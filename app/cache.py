@@ -126,8 +126,7 @@ class ResultCache(Generic[V]):
         self.budget_bytes = int(budget_bytes)
         self.size_of = size_of
         self._entries: OrderedDict[Hashable, _Entry[V]] = OrderedDict()
-        #: key -> (set when its computation ends, whether that computation is a background one)
-        self._pending: dict[Hashable, tuple[threading.Event, bool]] = {}
+        self._pending: dict[Hashable, threading.Event] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -191,14 +190,11 @@ class ResultCache(Generic[V]):
         self._release(evicted)
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V],
-                       accept: Callable[[V], bool] | None = None, background: bool = False) -> V:  # fmt: skip
+                       accept: Callable[[V], bool] | None = None) -> V:  # fmt: skip
         """The cached value of ``key`` that ``accept`` takes, or ``compute()`` stored and returned.
 
         Threads asking for a key being computed wait for it; if that computation fails or
-        gives a value they do not accept, one of them computes it again. A computation marked
-        ``background`` (a prefetch at the lowest priority) is not waited for by a caller that is
-        not: that caller computes the value itself rather than wait on a thread the scheduler
-        runs last (whichever finishes first is stored, the other replaces it).
+        gives a value they do not accept, one of them computes it again.
         """
         while True:
             with self._lock:
@@ -207,15 +203,15 @@ class ResultCache(Generic[V]):
                 if found:
                     evicted = self._used(key, entry)
                 else:
-                    running = self._pending.get(key)
-                    own = running is None or (running[1] and not background)
-                    pending = threading.Event() if own else running[0]
-                    if running is None:
-                        self._pending[key] = (pending, background)
+                    pending = self._pending.get(key)
+                    owner = pending is None
+                    if owner:
+                        pending = self._pending[key] = threading.Event()
             if found:
                 self._release(evicted)
                 return entry.value
-            if not own:
+            assert pending is not None
+            if not owner:
                 pending.wait()
                 continue
             try:
@@ -224,8 +220,7 @@ class ResultCache(Generic[V]):
                 return value
             finally:
                 with self._lock:
-                    if self._pending.get(key, (None,))[0] is pending:
-                        del self._pending[key]
+                    self._pending.pop(key, None)
                 pending.set()
 
     def stats(self) -> dict[str, Any]:

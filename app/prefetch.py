@@ -116,7 +116,7 @@ class Prefetcher:
             with self._lock:
                 if generation != self._generation:
                     return
-            self.explorer.analysis(image, arch, quality, k if arch == "gabic" else None, background=True)
+            self.explorer.analysis(image, arch, quality, k if arch == "gabic" else None)
         except Exception as error:  # prefetching is best effort; the request path reports errors
             log.info("prefetch of %s q%s failed: %s", arch, quality, error)
         finally:

@@ -171,10 +171,9 @@ class Explorer:
         return self.results.get(self._key(image, arch, quality, k), self._wants(inspect_attention))
 
     def analysis(self, image: PreparedImage, arch: str, quality: int, k: int | None = None,
-                 inspect_attention: bool = True, background: bool = False) -> Analysis:  # fmt: skip
+                 inspect_attention: bool = True) -> Analysis:  # fmt: skip
         """Analysis of ``image`` by ``arch`` at ``quality`` (GABIC with ``k`` neighbours,
-        default the trained k), from the cache or computed now; ``background``: for the
-        prefetch (a visitor asking for the same analysis meanwhile does not wait for it)."""
+        default the trained k), from the cache or computed now."""
         if arch not in ARCHS:
             raise ValueError(f"unknown architecture {arch!r}")
         quality = self.source.check_quality(arch, quality)
@@ -185,7 +184,7 @@ class Explorer:
             with self.source.borrow(arch, quality) as model:  # analyze runs without autograd itself
                 return analyze(model, image.image, k=k, inspect_attention=inspect_attention)
 
-        return self.results.get_or_compute(key, compute, self._wants(inspect_attention), background)
+        return self.results.get_or_compute(key, compute, self._wants(inspect_attention))
 
     def pair(self, image: PreparedImage, quality: int, k: int | None = None,
              progress: Progress | None = None, inspect_attention: bool = True) -> Pair:  # fmt: skip

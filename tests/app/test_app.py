@@ -271,7 +271,7 @@ def test_prefetch_skips_an_older_request(
     monkeypatch.setattr(
         prefetcher.explorer,
         "analysis",
-        lambda image, arch, quality, k=None, background=False: computed.append((image.key, arch, quality, k)),
+        lambda image, arch, quality, k=None: computed.append((image.key, arch, quality, k)),
     )
     prefetcher.around(session.image, 2, 9)
     first = len(queued)

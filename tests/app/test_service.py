@@ -158,35 +158,6 @@ def test_result_cache_measures_an_entry_again_when_it_is_used() -> None:
     assert cache.get_or_compute("grows", bytearray) is grows and cache.nbytes == 90
 
 
-def test_a_visitor_does_not_wait_for_a_background_computation_of_the_same_key() -> None:
-    """The prefetch computes a key at the lowest priority; a request for that key meanwhile
-    computes it itself instead of waiting, while another background request waits for it."""
-    cache: ResultCache[str] = ResultCache(10**6, len)
-    started, release = threading.Event(), threading.Event()
-    calls: list[str] = []
-
-    def slow() -> str:
-        started.set()
-        release.wait(timeout=30)
-        return "background"
-
-    results: list[str] = []
-    first = threading.Thread(target=lambda: results.append(cache.get_or_compute("k", slow, background=True)))
-    first.start()
-    assert started.wait(timeout=30)
-    second = threading.Thread(
-        target=lambda: results.append(
-            cache.get_or_compute("k", lambda: calls.append("second") or "x", background=True)
-        )
-    )
-    second.start()
-    assert cache.get_or_compute("k", lambda: "visitor") == "visitor"  # while slow() still runs
-    release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
-    assert calls == [] and sorted(results) in (["background", "background"], ["background", "visitor"])
-
-
 def test_result_cache_computes_a_key_once_and_recovers_from_failures() -> None:
     cache: ResultCache[str] = ResultCache(10**6, len)
     calls = []
