@@ -13,7 +13,6 @@ from pathlib import Path
 import gradio as gr
 import gradio_client  # noqa: F401  (a missing gradio_client fails instead of skipping)
 import pytest
-from app_server import running_app
 from gradio.data_classes import ImageData
 from upload_files import PREVIOUS_NOTE, SENTENCES, Uploads, make_uploads
 
@@ -145,28 +144,27 @@ def test_the_weights_line_names_files_and_fingerprints_not_the_folder(app: App, 
 
 
 @pytest.mark.slow
-def test_the_api_answers_each_bad_file_with_the_sentence(random_weights_dir: Path, uploads: Uploads,
-                                                          tmp_path: Path) -> None:  # fmt: skip
-    """Through gradio_client, as a script would call the app."""
+def test_the_api_answers_each_bad_file_with_the_sentence(app_server: object, app_server_log: object,
+                                                          uploads: Uploads) -> None:  # fmt: skip
+    """Through gradio_client, as a script would call the app (the run's shared app server)."""
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    with running_app(random_weights_dir, tmp_path / "server.log", max_side=160) as (url, _):
-        client = Client(url, verbose=False, download_files=False)
-        for name in ("random", "bomb", "truncated"):
-            path = uploads.bad[name]
-            with pytest.raises(AppError) as caught:
-                client.predict(handle_file(str(path)), 2, 9, api_name="/analyze")
-            assert str(caught.value) == SENTENCES[name]
-            status = client.predict(handle_file(str(path)), 2, 9, api_name="/upload")[1]
-            assert status == f"Problem: {SENTENCES[name]}"
-        # the client itself refuses a file over the server's limit, before sending it
-        with pytest.raises(ValueError, match=f"exceeds the maximum file size of {MAX_FILE_SIZE} bytes"):
-            client.predict(handle_file(str(uploads.bad["large"])), 2, 9, api_name="/analyze")
-        answer = client.predict(handle_file(str(uploads.big_photo)), 2, 9, api_name="/analyze")
-        assert (answer["image"]["width"], answer["image"]["height"]) == (160, 107)
-        assert answer["image"]["original_size"] == [6000, 4000]
-    log = (tmp_path / "server.log").read_text()
+    client = Client(app_server.url, verbose=False, download_files=False)
+    for name in ("random", "bomb", "truncated"):
+        path = uploads.bad[name]
+        with pytest.raises(AppError) as caught:
+            client.predict(handle_file(str(path)), 2, 9, api_name="/analyze")
+        assert str(caught.value) == SENTENCES[name]
+        status = client.predict(handle_file(str(path)), 2, 9, api_name="/upload")[1]
+        assert status == f"Problem: {SENTENCES[name]}"
+    # the client itself refuses a file over the server's limit, before sending it
+    with pytest.raises(ValueError, match=f"exceeds the maximum file size of {MAX_FILE_SIZE} bytes"):
+        client.predict(handle_file(str(uploads.bad["large"])), 2, 9, api_name="/analyze")
+    answer = client.predict(handle_file(str(uploads.big_photo)), 2, 9, api_name="/analyze")
+    assert (answer["image"]["width"], answer["image"]["height"]) == (160, 107)
+    assert answer["image"]["original_size"] == [6000, 4000]
+    log = app_server_log()
     assert "Traceback" not in log, log[-3000:]
     # the operator's log names each refused file
     assert log.count("upload refused: ") == 3 and log.count("API request refused: ") == 3

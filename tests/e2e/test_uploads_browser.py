@@ -3,7 +3,7 @@ bytes named .jpg, a 900-megapixel PNG of 0.1 MB, the first 20 kB of a JPEG, a 31
 24-megapixel JPEG. Each bad file gets its sentence, the views are marked as the previous photo's,
 no absolute path of the server appears anywhere on the page, and the next good upload works.
 
-One app server and one page for the whole module (the files are generated here, in about 3 s)."""
+A page of the run's shared app server (the files are generated here, in about 3 s)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app_server import ROOT, running_app  # noqa: E402
+from app_server import ROOT  # noqa: E402
 from upload_files import PREVIOUS_NOTE, SENTENCES, Uploads, make_uploads  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,31 +43,6 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> Uploads:
     return make_uploads(tmp_path_factory.mktemp("uploads"))
 
 
-@pytest.fixture(scope="module")
-def server(random_weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """One app for the module: (its address, its log)."""
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with running_app(random_weights_dir, log, max_side=160) as (url, _):
-        yield url, log
-
-
-@pytest.fixture(scope="module")
-def page(server: tuple[str, Path]) -> Iterator[object]:
-    """A page of the app, opened once, with the sample analysed."""
-    import playwright.sync_api as playwright  # a missing playwright fails the test
-
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(server[0])
-            playwright.expect(page.locator("#status")).to_contain_text("Analysed", timeout=TIMEOUT_MS)
-            yield page
-        finally:
-            browser.close()
-
-
 def server_paths(page: object, server_folders: list[str]) -> list[str]:
     """Absolute paths, and any folder of the server, in the page's text and its fields' values."""
     text = page.evaluate(
@@ -84,8 +58,9 @@ def upload(page: object, path: Path) -> None:
 
 
 def test_bad_uploads_get_a_sentence_and_no_server_path(
-    page: object, uploads: Uploads, server: tuple[str, Path], random_weights_dir: Path
+    app_page: object, uploads: Uploads, app_server_log: object, random_weights_dir: Path
 ) -> None:
+    page = app_page  # a page of the run's shared app server (tests/conftest.py)
     from playwright.sync_api import expect
 
     folders = [str(ROOT), str(random_weights_dir), str(uploads.photo.parent), tempfile.gettempdir() + "/"]
@@ -121,6 +96,6 @@ def test_bad_uploads_get_a_sentence_and_no_server_path(
     errors = page.locator("[data-testid=toast-body].error").all_inner_texts()
     assert all("exceed the maximum allowed size" in text for text in errors), errors
     assert server_paths(page, folders) == []
-    log = server[1].read_text()
+    log = app_server_log()
     assert "Traceback" not in log, log[-3000:]
     assert log.count("upload refused: ") == 3
