@@ -20,6 +20,8 @@ import time
 from .warmup import WarmupPage
 
 log = logging.getLogger("gabic.app")
+#: When this module was imported (the start of ``python -m app``), for the start-up log line.
+_STARTED = time.perf_counter()
 #: glibc's ``mallopt`` parameter for the most arenas (malloc.h).
 M_ARENA_MAX = -8
 
@@ -133,8 +135,6 @@ def _css() -> str:
 
     return CSS
 
-
-_STARTED = time.perf_counter()
 
 if __name__ == "__main__":
     main()

@@ -25,7 +25,7 @@ from gabic.codec.images import ImageInputError
 
 from .exports import ExportFolder, ImageFiles
 from .inputs import DEFAULT_MAX_SIDE, MAX_UPLOAD_BYTES, PreparedImage, prepare_image, sample_image
-from .messages import _notify, refused_views, user_message
+from .messages import notify, refused_views, user_message
 from .prefetch import Prefetcher
 from .service import Explorer, Pair, Progress
 from .session import Controls, Session, quality_label, quality_value
@@ -114,7 +114,7 @@ class App:
         except ImageInputError as error:
             log.info("upload refused: %s", error)  # with the server's path, for the operator
             sentence = user_message(error)
-            _notify(sentence)
+            notify(sentence)
             return gr.skip(), refused_views(sentence, previous)
 
     def load_sample(self, name: str, quality: int, k: int, block: str, head: str, part: str,

@@ -24,7 +24,8 @@ log = logging.getLogger("gabic.app")
 USER_ERRORS = (ImageInputError, CheckpointError, ValueError, FileNotFoundError, KeyError)
 
 
-def _notify(message: str) -> None:
+def notify(message: str) -> None:
+    """Show ``message`` as a warning notice on the page (in the server log outside a request)."""
     try:
         gr.Warning(message)
     except Exception:
@@ -91,7 +92,7 @@ def guarded(outputs: tuple[str, ...] | None, state: bool = True) -> Callable:
                 result = handler(*args, **kwargs)
             except Exception as error:
                 message = failure_message(error)
-                _notify(message.removeprefix("Problem: "))
+                notify(message.removeprefix("Problem: "))
                 if not flat:
                     raise
                 views = {name: gr.skip() for name in outputs or ()}
