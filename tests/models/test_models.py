@@ -189,10 +189,13 @@ def _loop_shifted_block(block: ShiftedWindowBlock, x: torch.Tensor) -> torch.Ten
     return x + out.permute(0, 3, 1, 2)
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["spelled-out", "fused-eval"])
 @pytest.mark.parametrize(("window", "size"), [(4, (8, 12)), (8, (16, 16))])
-def test_shifted_block_equals_per_window_loop(window, size):
+def test_shifted_block_equals_per_window_loop(window, size, training):
+    """Both paths (training mode's softmax, eval mode's fused attention with the mask repeated
+    per image of the batch of two) against the per-window loop."""
     torch.manual_seed(2)
-    block = ShiftedWindowBlock(8, 2, window)
+    block = ShiftedWindowBlock(8, 2, window).train(training)
     with torch.no_grad():
         block.attn.relative_position_bias_table.normal_(0, 1.0)
     x = torch.randn(2, 8, *size)
@@ -228,6 +231,7 @@ def test_shifted_block_explains_the_weights_its_forward_uses():
         v = attn.split_heads(attn.qkv(nodes))[2]
         mixed = torch.matmul(alpha, v).transpose(1, 2).reshape(12, 16, 8)
         torch.testing.assert_close(attn(nodes, mask), attn.proj(mixed), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(attn.eval()(nodes, mask), attn.proj(mixed), atol=1e-6, rtol=1e-6)
     grid = block.grid(6, 7)
     assert (grid.padded_height, grid.padded_width, grid.shift) == (8, 8, 2)
     assert not any(hasattr(m, name) for m in (block, attn) for name in ("record", "last", "last_grid"))
