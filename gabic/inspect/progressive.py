@@ -93,7 +93,7 @@ def decode_from_slices(model: ChannelwiseAttentionCodec, view: EntropyView, slic
         gains = model.rate_gains(view.rate_quality)
         y_hat = model._code_slices(view.hyper_means.to(device), view.hyper_scales.to(device),
                                    view.latent_shape, take)  # fmt: skip
-        x_hat = model.g_s(y_hat if gains is None else y_hat * gains[1])
+        x_hat = model.synthesise(y_hat if gains is None else y_hat * gains[1])
     return codec.crop_image(x_hat, (-left, -right, -top, -bottom)).clamp(0, 1)
 
 
