@@ -35,8 +35,9 @@ def msssim(reference: Tensor, distorted: Tensor) -> float:
     """
     if min(reference.shape[-2:]) <= MIN_MS_SSIM_SIDE:
         return math.nan
-    a = quantize_8bit(reference).float()
-    b = quantize_8bit(distorted).float()
+    # channels-last: pytorch-msssim's depthwise Gaussian filters take half the time on a CPU
+    a = quantize_8bit(reference).float().contiguous(memory_format=torch.channels_last)
+    b = quantize_8bit(distorted).float().contiguous(memory_format=torch.channels_last)
     return float(ms_ssim(a, b, data_range=1.0, size_average=True))
 
 
