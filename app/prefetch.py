@@ -1,7 +1,8 @@
 """Background analyses around the view a user looks at, so that the next move of the quality or
 k slider usually lands on a computed value. Best effort and out of the way: two threads at the
-lowest CPU priority that start an analysis only while no visitor waits for one, nearest values
-first, the newest request wins, a bounded queue."""
+lowest CPU priority that run an analysis only while no visitor waits for one (stopping it
+part-way when one comes: :mod:`app.interrupt`), nearest values first, the newest request wins,
+a bounded queue."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from .inputs import PreparedImage
+from .interrupt import AnalysisStoppedError
 from .service import Explorer
 from .session import quality_value
 
@@ -107,16 +109,24 @@ class Prefetcher:
                 self.executor.submit(self._one, generation, image, arch, position, kk)
 
     def _one(self, generation: int, image: PreparedImage, arch: str, quality: float, k: int) -> None:
-        """One analysis, unless a newer request was queued since; it starts only while no
-        visitor waits for an analysis (a low priority does not keep a thread from holding
-        Python's lock or the memory bandwidth the visitor's analysis needs)."""
+        """One analysis, unless a newer request was queued since. It runs only while no visitor
+        waits for an analysis: it starts when none does, and stops part-way (and starts again
+        later) when one comes (a low priority does not keep a thread from holding Python's lock
+        or the memory bandwidth the visitor's analysis needs)."""
         try:
-            while self.explorer.busy():
-                time.sleep(YIELD_SECONDS)
-            with self._lock:
-                if generation != self._generation:
+            while True:
+                while self.explorer.busy():
+                    time.sleep(YIELD_SECONDS)
+                with self._lock:
+                    if generation != self._generation:
+                        return
+                try:
+                    self.explorer.analysis(
+                        image, arch, quality, k if arch == "gabic" else None, stop=self.explorer.busy
+                    )
                     return
-            self.explorer.analysis(image, arch, quality, k if arch == "gabic" else None)
+                except AnalysisStoppedError:
+                    continue
         except Exception as error:  # prefetching is best effort; the request path reports errors
             log.info("prefetch of %s q%s failed: %s", arch, quality, error)
         finally:

@@ -37,6 +37,7 @@ from gabic.models import BLOCK_NAMES
 
 from .cache import ResultCache, analysis_bytes, value_bytes
 from .inputs import PreparedImage
+from .interrupt import interruptible
 from .weights import ARCHS, DISPLAY_NAMES, WeightsSource
 
 BLOCKS: tuple[str, ...] = tuple(BLOCK_NAMES)
@@ -171,9 +172,11 @@ class Explorer:
         return self.results.get(self._key(image, arch, quality, k), self._wants(inspect_attention))
 
     def analysis(self, image: PreparedImage, arch: str, quality: int, k: int | None = None,
-                 inspect_attention: bool = True) -> Analysis:  # fmt: skip
+                 inspect_attention: bool = True, stop: Callable[[], bool] | None = None) -> Analysis:  # fmt: skip
         """Analysis of ``image`` by ``arch`` at ``quality`` (GABIC with ``k`` neighbours,
-        default the trained k), from the cache or computed now."""
+        default the trained k), from the cache or computed now. ``stop``: computing it raises
+        :class:`app.interrupt.AnalysisStoppedError` part-way once ``stop()`` is true (the prefetch's
+        analyses give way to visitors)."""
         if arch not in ARCHS:
             raise ValueError(f"unknown architecture {arch!r}")
         quality = self.source.check_quality(arch, quality)
@@ -181,7 +184,10 @@ class Explorer:
         k = key[-1]
 
         def compute() -> Analysis:
-            with self.source.borrow(arch, quality) as model:  # analyze runs without autograd itself
+            with (
+                self.source.borrow(arch, quality) as model,  # analyze runs without autograd itself
+                interruptible(model, stop) if stop is not None else contextlib.nullcontext(),
+            ):
                 return analyze(model, image.image, k=k, inspect_attention=inspect_attention)
 
         return self.results.get_or_compute(key, compute, self._wants(inspect_attention))

@@ -271,7 +271,7 @@ def test_prefetch_skips_an_older_request(
     monkeypatch.setattr(
         prefetcher.explorer,
         "analysis",
-        lambda image, arch, quality, k=None: computed.append((image.key, arch, quality, k)),
+        lambda image, arch, quality, k=None, stop=None: computed.append((image.key, arch, quality, k)),
     )
     prefetcher.around(session.image, 2, 9)
     first = len(queued)
@@ -282,6 +282,34 @@ def test_prefetch_skips_an_older_request(
     assert computed and all(key == newer.key for key, *_ in computed)
     assert len(computed) == len(queued) - first
     assert len(set(computed)) == len(computed)
+
+
+def test_prefetch_gives_way_to_a_visitor_and_finishes_later(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A visitor's analysis starting while a prefetch analysis runs stops it part-way; the
+    prefetch starts it again once the visitor is served, and its result is cached."""
+    image = app.new_session(random_image(48, 64, seed=78)).image
+    prefetcher = app.prefetcher
+    checks = {"count": 0}
+
+    def busy() -> bool:  # a visitor comes during the first attempt and is served 19 checks later
+        checks["count"] += 1
+        return 20 <= checks["count"] < 40
+
+    attempts = []
+    original = service.analyze
+
+    def counting(*args, **kwargs):
+        attempts.append(checks["count"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(prefetcher.explorer, "busy", busy)
+    monkeypatch.setattr(service, "analyze", counting)
+    prefetcher._one(prefetcher._generation, image, "zou2022", 2.5, 9)
+    assert len(attempts) == 2 and attempts[1] >= 40
+    found = app.explorer.cached(image, "zou2022", 2.5)
+    assert found is not None and found.data == app.explorer.analysis(image, "zou2022", 2.5).data
 
 
 def test_prefetch_thread_runs_at_the_lowest_priority(app: App) -> None:

@@ -370,3 +370,24 @@ def test_a_new_pair_runs_each_model_on_half_the_threads(
     alone = Explorer(WeightsSource(device="cpu"))
     for arch in ("gabic", "zou2022"):
         assert pair[arch].data == alone.analysis(image, arch, 2).data
+
+
+def test_a_stopped_analysis_leaves_nothing_behind(explorer: Explorer, prepared: PreparedImage) -> None:
+    """``analysis(stop=...)`` raises part-way once ``stop()`` is true; nothing is cached, the lent
+    model has no hooks left, and the next analysis is the one computed without ``stop``."""
+    from app.interrupt import AnalysisStoppedError
+
+    checks = []
+
+    def stop() -> bool:
+        checks.append(1)
+        return len(checks) > 30
+
+    with pytest.raises(AnalysisStoppedError):
+        explorer.analysis(prepared, "zou2022", 3.5, stop=stop)
+    assert len(checks) == 31 and explorer.cached(prepared, "zou2022", 3.5) is None
+    with explorer.source.borrow("zou2022", 3.5) as model:
+        assert not any(module._forward_pre_hooks for module in model.modules())
+    again = explorer.analysis(prepared, "zou2022", 3.5, stop=lambda: False)
+    alone = Explorer(WeightsSource(device="cpu")).analysis(prepared, "zou2022", 3.5)
+    assert again.data == alone.data and again.psnr == alone.psnr
