@@ -5,7 +5,9 @@ Parts (``--only a,b``; default all but ``profile``):
 
 - ``model``: parameters and parameter memory (no timing).
 - ``flops``: FLOPs of one forward pass (``torch.utils.flop_counter.FlopCounterMode``; counts
-  matmuls/convolutions as 2 FLOPs per multiply-add; kNN top-k, gathers and softmax are not counted).
+  matmuls/convolutions as 2 FLOPs per multiply-add, fused attention as its two matmuls; kNN top-k,
+  gathers and softmax are not counted). GABIC's dense path computes every pair of a window and
+  masks all but the k edges, so it counts as Zou2022's window attention plus the kNN distances.
 - ``forward``: eval-mode forward ms.
 - ``codec``: encode and decode ms of real bitstreams (:mod:`gabic.codec`).
 - ``memory``: peak memory of forward / encode / decode (CPU: resident-set high-water mark in a

@@ -27,10 +27,16 @@ def parameter_stats(model: torch.nn.Module) -> dict[str, Any]:
 
 def count_flops(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Any]:
     """FLOPs of one forward pass of ``x`` (``FlopCounterMode``: 2 per multiply-add of matmuls and
-    convolutions; kNN top-k, gathers and softmax are not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    convolutions, fused attention counted as its two matmuls; kNN top-k, gathers and softmax are
+    not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-    counter = FlopCounterMode(display=False)
+    def attention(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return sdpa_flop_count(query, key, value)
+
+    # PyTorch counts its CUDA attention kernels but not the CPU one (it would count as 0)
+    cpu_attention = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: attention}
+    counter = FlopCounterMode(display=False, custom_mapping=cpu_attention)
     with torch.no_grad(), counter:
         model(x)
     total = counter.get_total_flops()
