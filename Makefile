@@ -28,8 +28,9 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest --durations=10 $(PYTEST_ARGS)
 
+# the quick tests in one process per core (pytest-xdist; a test file stays in one process)
 test-fast: $(STAMP) lint
-	$(BIN)/python -m pytest -m "not slow" --durations=5 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile --durations=5 $(PYTEST_ARGS)
 
 # The documentation site (mkdocs.yml, docs/) into site/; --strict makes every warning an error.
 docs: $(STAMP)
