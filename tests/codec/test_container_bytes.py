@@ -15,6 +15,12 @@ The bytes depend on the CPU's kernels as well: where PyTorch runs its AVX2 kerne
 AVX2-only CPU) the transforms sum in another order, and for one of these containers a latent
 rounds the other way. Those containers have their own hashes (``ON_AVX2``), recorded on an
 AVX2-only AMD EPYC from the code and weights of commit 49e0e82.
+
+On an AVX-512 Intel Xeon (Sapphire Rapids) the AVX2 kernels can be forced for a check:
+``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 MKL_CBWR=AVX2
+pytest tests/codec/test_container_bytes.py`` reproduces every compact-layout hash recorded on
+the EPYC; the one reference-layout ``ON_AVX2`` hash it reproduces with two PyTorch threads only
+(the tests run one), so that test fails there and passes on the EPYC.
 """
 
 from __future__ import annotations
