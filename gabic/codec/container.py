@@ -41,6 +41,7 @@ import struct
 import threading
 import weakref
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -104,39 +105,55 @@ class Header:
 
 
 # ------------------------------------------------------------------ model identity
-#: model -> (what its fingerprinted tensors looked like, fingerprint); entries go with their model.
-_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: what a model's fingerprinted tensors looked like -> (weak references to those very tensors,
+#: fingerprint), the most recently used last. Models that share their tensors (``codec.with_quality``
+#: lends one model at every quality) share an entry.
+_FINGERPRINTS: OrderedDict[tuple, tuple[list[weakref.ref], bytes]] = OrderedDict()
+_FINGERPRINTS_KEPT = 32
 _FINGERPRINTS_LOCK = threading.Lock()
+
+
+def _signature(model: ChannelwiseAttentionCodec) -> tuple[tuple, list[tuple[str, torch.Tensor]]]:
+    """What the fingerprinted tensors of ``model`` look like now (architecture, then name, address,
+    version, shape, dtype and device of each), and those ``(name, tensor)`` in name order."""
+    tensors = sorted(
+        (name, tensor) for name, tensor in model.state_dict(keep_vars=True).items()
+        if not name.endswith(_CODER_TABLES)
+    )  # fmt: skip
+    signature = (model.arch, *(
+        (name, tensor.data_ptr(), tensor._version, tuple(tensor.shape), tensor.dtype, tensor.device)
+        for name, tensor in tensors
+    ))  # fmt: skip
+    return signature, tensors
 
 
 def model_fingerprint(model: ChannelwiseAttentionCodec) -> bytes:
     """8 bytes identifying the current weights: the start of a SHA-256 over the architecture name
     and every state-dict tensor in name order (as float32), the entropy coder's tables left out.
 
-    The value is kept per model (nothing is stored on the model) and recomputed as soon as any of
-    those tensors is replaced or changed in place (PyTorch's version counter, e.g. an optimiser
-    step, ``load_state_dict`` or an in-place op under ``torch.no_grad()``). Writes through
-    ``tensor.data`` bypass the version counter and are not seen.
+    The value is kept (nothing is stored on the model) for the very tensor objects it was computed
+    from, and recomputed as soon as any of them is replaced or changed in place (PyTorch's version
+    counter, e.g. an optimiser step, ``load_state_dict`` or an in-place op under
+    ``torch.no_grad()``). Writes through ``tensor.data`` bypass the version counter and are not seen.
     """
-    tensors = sorted(
-        (name, tensor) for name, tensor in model.state_dict(keep_vars=True).items()
-        if not name.endswith(_CODER_TABLES)
-    )  # fmt: skip
-    signature = tuple(
-        (name, tensor.data_ptr(), tensor._version, tuple(tensor.shape), tensor.dtype, tensor.device)
-        for name, tensor in tensors
-    )
+    signature, tensors = _signature(model)
     with _FINGERPRINTS_LOCK:
-        cached = _FINGERPRINTS.get(model)
-    if cached is not None and cached[0] == signature:
-        return cached[1]
+        cached = _FINGERPRINTS.get(signature)
+        # the same objects, not others that took their memory after they were freed
+        if cached is not None and all(
+            ref() is tensor for ref, (_, tensor) in zip(cached[0], tensors, strict=True)
+        ):
+            _FINGERPRINTS.move_to_end(signature)
+            return cached[1]
     digest = hashlib.sha256(model.arch.encode())
     for name, tensor in tensors:
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     fingerprint = digest.digest()[:8]
     with _FINGERPRINTS_LOCK:
-        _FINGERPRINTS[model] = (signature, fingerprint)
+        _FINGERPRINTS[signature] = ([weakref.ref(tensor) for _, tensor in tensors], fingerprint)
+        while len(_FINGERPRINTS) > _FINGERPRINTS_KEPT:
+            _FINGERPRINTS.popitem(last=False)
     return fingerprint
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 
@@ -213,6 +214,29 @@ def test_fingerprint_follows_the_current_weights():
     assert codec.model_fingerprint(model) == codec.model_fingerprint(other) == _recomputed_fingerprint(other)
     model.update(force=True)  # the coder's tables are not part of it
     assert codec.model_fingerprint(model) == _recomputed_fingerprint(other)
+
+
+def test_fingerprint_is_kept_for_the_tensors_not_their_addresses(monkeypatch: pytest.MonkeyPatch):
+    """Models sharing their tensors (``with_quality``) hash the weights once; a model whose
+    tensors look like those of a cached entry (as after a freed model's memory is reused) but are
+    other objects is hashed again."""
+    from gabic.codec import container
+
+    hashed = []
+    original = container.hashlib.sha256
+    monkeypatch.setattr(container.hashlib, "sha256", lambda data: hashed.append(1) or original(data))
+    config = dataclasses.replace(TINY_CONFIG, rate_levels=4)
+    base = build_model("zou2022", config, quality=2).eval()
+    first = codec.model_fingerprint(base)
+    assert codec.model_fingerprint(codec.with_quality(base, 3.5)) == first and len(hashed) == 1
+    other = build_model("zou2022", config, quality=2).eval()
+    signature, _ = container._signature(other)
+    refs, _ = container._FINGERPRINTS[container._signature(base)[0]]
+    monkeypatch.setitem(
+        container._FINGERPRINTS, signature, (refs, b"stale!!!")
+    )  # base's tensors, other's look
+    found = codec.model_fingerprint(other)
+    assert len(hashed) == 2 and found == _recomputed_fingerprint(other)
 
 
 def test_decoding_refuses_a_model_whose_weights_changed_after_encoding():
