@@ -232,9 +232,8 @@ def test_fingerprint_is_kept_for_the_tensors_not_their_addresses(monkeypatch: py
     other = build_model("zou2022", config, quality=2).eval()
     signature, _ = container._signature(other)
     refs, _ = container._FINGERPRINTS[container._signature(base)[0]]
-    monkeypatch.setitem(
-        container._FINGERPRINTS, signature, (refs, b"stale!!!")
-    )  # base's tensors, other's look
+    # an entry that looks like other's tensors but holds base's
+    monkeypatch.setitem(container._FINGERPRINTS, signature, (refs, b"stale!!!"))
     found = codec.model_fingerprint(other)
     assert len(hashed) == 2 and found == _recomputed_fingerprint(other)
 
