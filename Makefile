@@ -25,12 +25,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check gabic app tests
 	$(BIN)/ruff format --check gabic app tests
 
-test: $(STAMP) lint
-	$(BIN)/python -m pytest --durations=10 $(PYTEST_ARGS)
+# One test process per core, at most four (pytest-xdist); a test file stays in one process, and the
+# files that take longest start first (tests/conftest.py: LONGEST_FIRST).
+PARALLEL := -n auto --maxprocesses=4 --dist loadfile --no-loadscope-reorder
 
-# the quick tests in one process per core (pytest-xdist; a test file stays in one process)
+test: $(STAMP) lint
+	$(BIN)/python -m pytest $(PARALLEL) --durations=10 $(PYTEST_ARGS)
+
+# the quick tests
 test-fast: $(STAMP) lint
-	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile --durations=5 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PARALLEL) --durations=5 $(PYTEST_ARGS)
 
 # The documentation site (mkdocs.yml, docs/) into site/; --strict makes every warning an error.
 docs: $(STAMP)

@@ -23,11 +23,28 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+#: The test files that took longest on a 2-core machine (``pytest --durations=0``, summed per
+#: file), longest first. They are collected first, so that with ``-n 2 --dist loadfile`` (``make
+#: test``) no worker starts one of them when the other is nearly done. Order only: every test runs.
+LONGEST_FIRST = (
+    "notebooks/test_notebooks.py", "train/test_distributed.py", "train/test_train.py",
+    "e2e/test_browser.py", "bench/test_bench.py", "app/test_app.py", "app/test_app_concurrency.py",
+    "robustness/test_determinism.py", "zoo/test_zoo.py", "codec/test_cli.py", "train/test_data.py",
+)  # fmt: skip
+
+
+def _file_rank(item: pytest.Item) -> int:
+    relative = Path(str(item.path)).resolve().relative_to(Path(__file__).resolve().parent).as_posix()
+    return LONGEST_FIRST.index(relative) if relative in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A browser test is a slow test: ``-m "not slow"`` (``make test-fast``) leaves it out."""
+    """A browser test is a slow test: ``-m "not slow"`` (``make test-fast``) leaves it out. The
+    files of :data:`LONGEST_FIRST` come first (a stable sort: the rest keep their order)."""
     for item in items:
         if item.get_closest_marker("browser") is not None:
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_file_rank)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

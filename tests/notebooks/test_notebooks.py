@@ -22,11 +22,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
+from queue import Empty
 
 import ipykernel  # noqa: F401 - the kernel the notebooks run in; missing, the test must fail, not skip
 import nbclient
 import nbformat
 import pytest
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from jupyter_client.manager import AsyncKernelManager
 
 from gabic import zoo
 
@@ -39,6 +43,8 @@ MAX_NOTEBOOK_BYTES = 1_000_000
 CELL_TIMEOUT_S = 300
 #: Notebooks executed at the same time, each in its own kernel on one intra-op thread.
 PARALLEL = 2
+#: Longest single wait of the kernel client for a message (:class:`_SlicedWaitChannel`).
+WAIT_SLICE_S = 2.0
 
 
 def _all_shipped(folder: Path) -> bool:
@@ -91,10 +97,40 @@ def _kernel_env(weights_dir: Path) -> dict[str, str]:
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MPLBACKEND": "Agg"}  # fmt: skip
 
 
+class _SlicedWaitChannel(AsyncZMQSocketChannel):
+    """A kernel channel that waits for a message in slices of :data:`WAIT_SLICE_S` up to the
+    caller's timeout.
+
+    pyzmq's asyncio poll can miss the wake-up of a message that has already arrived (the socket's
+    descriptor is edge-triggered) and only finds the message when its wait times out. nbclient
+    waits for a cell's reply for the whole cell timeout: under ``pytest -n 2`` the last cell of
+    notebook 05 (an output widget) finished at once in the kernel, and the test got its reply
+    300 s later, in three of four runs. Here a missed wake-up costs at most one slice.
+    """
+
+    async def get_msg(self, timeout: float | None = None) -> dict:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = WAIT_SLICE_S if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await super().get_msg(timeout=min(WAIT_SLICE_S, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+
+class _SlicedWaitClient(AsyncKernelClient):
+    shell_channel_class = _SlicedWaitChannel
+    iopub_channel_class = _SlicedWaitChannel
+
+
 async def _execute(path: Path, env: dict[str, str]) -> tuple[nbformat.NotebookNode, float]:
     notebook = nbformat.read(path, as_version=4)
+    manager = AsyncKernelManager(kernel_name="python3")
+    manager.client_factory = _SlicedWaitClient
     client = nbclient.NotebookClient(
         notebook,
+        km=manager,
         timeout=CELL_TIMEOUT_S,
         kernel_name="python3",
         raise_on_iopub_timeout=True,
