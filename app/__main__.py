@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _start(argv: list[str] | None, warmup: WarmupPage) -> None:
     args = parse_args(argv)
+    import gradio
     import torch
 
     from .handlers import App
@@ -125,6 +126,9 @@ def _start(argv: list[str] | None, warmup: WarmupPage) -> None:
 
         threading.Thread(target=analyse_sample, name="sample-analysis", daemon=True).start()
     demo = launch_queue(build_demo(app, initial, args.sample if initial is not None else None))
+    # the pictures' folder is served as it is: Gradio neither hashes nor copies a file of it (about
+    # 4 ms per picture, seven per event), and a picture drawn before keeps its address
+    gradio.set_static_paths([app.image_files.path])
     warmup.stop()
     demo.launch(server_name=args.host, server_port=args.port, show_error=False, css=_css(), js=SLIDER_KEYS_JS,
                 allowed_paths=[str(app.export_dir)], max_file_size=MAX_FILE_SIZE)  # fmt: skip

@@ -8,7 +8,9 @@ import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -64,24 +66,38 @@ def _modified(path: Path) -> int:
         return 0
 
 
-#: Picture files kept (the newest are what the pages show now).
+#: Images kept by identity (each with its file): the newest are what the pages show now.
 KEEP_IMAGES = 96
+#: Drawn pictures remembered by their sources and parameters (:meth:`ImageFiles.drawn`).
+KEEP_DRAWN = 256
+#: Picture files kept on disk. The folder is served as it is (Gradio copies nothing out of it),
+#: so a file must outlive the moment a browser asks for it, also while 30 visitors each get
+#: seven new pictures per event; the rest are deleted, oldest first (~100 kB each).
+KEEP_FILES = 1024
 
 
 class ImageFiles:
-    """The pictures the page shows, as lossless PNG files written once per image object.
+    """The pictures the page shows, as files written once: lossless PNG, or JPEG for pictures of
+    maps.
 
     Gradio would otherwise encode every returned PIL image again on every event (and as lossy
     WebP by default, which would blur the very differences between codecs the page shows).
     Images are kept by identity: the cached analyses hand out the same image objects, so a
-    quality scrub back to a computed quality writes nothing. The newest ``keep`` files stay.
+    quality scrub back to a computed quality writes nothing. Pictures drawn from analyses are
+    remembered by their sources and parameters (:meth:`drawn`), so the scrub draws nothing
+    either, and the page gets the same file again.
     """
 
-    def __init__(self, folder: Path, keep: int = KEEP_IMAGES):
+    def __init__(self, folder: Path, keep: int = KEEP_IMAGES, keep_drawn: int = KEEP_DRAWN,
+                 keep_files: int = KEEP_FILES):  # fmt: skip
         self.path = Path(folder) / "images"
         self.path.mkdir(parents=True, exist_ok=True)
         self.keep = max(8, int(keep))
+        self.keep_drawn = max(8, int(keep_drawn))
+        self.keep_files = max(self.keep + self.keep_drawn, int(keep_files))
         self._files: OrderedDict[int, tuple[Image.Image, Path]] = OrderedDict()
+        self._drawn: OrderedDict[tuple, tuple[tuple[weakref.ref, ...], Path]] = OrderedDict()
+        self._written: OrderedDict[Path, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, image: Image.Image, lossy: bool = False) -> str:
@@ -93,6 +109,35 @@ class ImageFiles:
             if found is not None and found[0] is image and found[1].is_file():
                 self._files.move_to_end(id(image))
                 return str(found[1])
+        path = self._write(image, lossy)
+        with self._lock:
+            self._files[id(image)] = (image, path)
+            while len(self._files) > self.keep:
+                self._files.popitem(last=False)
+        return str(path)
+
+    def drawn(self, key: tuple, sources: tuple[object, ...], draw: Callable[[], Image.Image],
+              lossy: bool = False) -> str:  # fmt: skip
+        """The file of the picture ``draw()`` makes of ``sources`` (analyses, images) with the
+        parameters ``key``: drawn and written the first time, the same file afterwards while the
+        very same source objects are asked for with an equal ``key``. Sources are held by weak
+        reference (a picture never keeps an analysis the cache let go) and checked by identity."""
+        entry_key = (key, tuple(id(source) for source in sources))
+        with self._lock:
+            found = self._drawn.get(entry_key)
+            if found is not None:
+                refs, path = found
+                if all(ref() is source for ref, source in zip(refs, sources, strict=True)) and path.is_file():
+                    self._drawn.move_to_end(entry_key)
+                    return str(path)
+        path = self._write(draw(), lossy)
+        with self._lock:
+            self._drawn[entry_key] = (tuple(weakref.ref(source) for source in sources), path)
+            while len(self._drawn) > self.keep_drawn:
+                self._drawn.popitem(last=False)
+        return str(path)
+
+    def _write(self, image: Image.Image, lossy: bool) -> Path:
         if lossy:
             path = self.path / f"{uuid.uuid4().hex}.jpg"
             image.save(path, format="JPEG", quality=90)
@@ -100,8 +145,8 @@ class ImageFiles:
             path = self.path / f"{uuid.uuid4().hex}.png"
             image.save(path, format="PNG", compress_level=1)
         with self._lock:
-            self._files[id(image)] = (image, path)
-            while len(self._files) > self.keep:
-                _, (_, old) = self._files.popitem(last=False)
+            self._written[path] = None
+            while len(self._written) > self.keep_files:
+                old, _ = self._written.popitem(last=False)
                 old.unlink(missing_ok=True)
-        return str(path)
+        return path

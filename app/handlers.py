@@ -151,10 +151,16 @@ class App:
         interactive heat maps took it ~200 ms per quality scrub)."""
         maps = viz.bit_maps(pair.gabic, pair.zou2022, part if part in ("total", "y", "z") else "total")
         opacity = min(max(float(opacity), 0.0), 1.0)
-        pictures = {
-            name: self.image_files(viz.bits_picture(maps, which, image.image, opacity), lossy=True)
-            for name, which in (("bits_gabic", "first"), ("bits_zou", "second"), ("bits_diff", "difference"))
-        }
+        sources = (pair.gabic, pair.zou2022, image.image)
+
+        def picture(which: str) -> str:
+            def draw() -> Image.Image:
+                return viz.bits_picture(maps, which, image.image, opacity)
+
+            return self.image_files.drawn(("bits", which, maps.part, opacity), sources, draw, lossy=True)
+
+        pictures = {name: picture(which) for name, which in
+                    (("bits_gabic", "first"), ("bits_zou", "second"), ("bits_diff", "difference"))}  # fmt: skip
         return pictures | {"bits_summary": viz.bit_summary(maps)}
 
     def redraw_bits(self, session: Session | None, quality: float, k: int, part: str,
@@ -207,12 +213,17 @@ class App:
         headers, values = viz.neighbour_table(rows, block.heads)
         node = viz.node_summary(block, x, y)
         scale = viz.display_scale(image.size)
+        view = (controls.block, x, y, controls.head)
         return {
-            "inspector": self.image_files(
-                viz.inspector_image(pair.gabic, controls.block, x, y, controls.head, scale)
+            "inspector": self.image_files.drawn(
+                ("inspector", *view, scale),
+                (pair.gabic,),
+                lambda: viz.inspector_image(pair.gabic, controls.block, x, y, controls.head, scale),
             ),
-            "window_attention": self.image_files(
-                viz.window_attention_picture(pair.both, controls.block, x, y, controls.head)
+            "window_attention": self.image_files.drawn(
+                ("window attention", *view),
+                pair.both,
+                lambda: viz.window_attention_picture(pair.both, controls.block, x, y, controls.head),
             ),
             "node_info": (
                 f"Clicked ({x:.0f}, {y:.0f}) → {controls.block}: window {node['window']}, node "

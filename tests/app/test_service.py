@@ -343,6 +343,45 @@ def test_export_folder_keeps_the_newest_reports_and_goes_away(tmp_path: Path) ->
     assert (tmp_path / "reports" / "a.html").is_file()
 
 
+def test_image_files_draw_a_picture_once_per_sources_and_parameters(tmp_path: Path) -> None:
+    """:meth:`ImageFiles.drawn`: the same source objects and key give the same file without
+    drawing; an equal but new source object, or another key, draws again; a source the caller
+    let go is not kept alive; files beyond ``keep_files`` are deleted, oldest first."""
+    import gc
+    import weakref
+
+    from PIL import Image
+
+    from app.exports import ImageFiles
+
+    files = ImageFiles(tmp_path, keep=8, keep_drawn=8, keep_files=16)
+    calls: list[str] = []
+
+    class Source:  # stands for an analysis: compared by identity only
+        pass
+
+    def draw(colour: str) -> Image.Image:
+        calls.append(colour)
+        return Image.new("RGB", (8, 8), colour)
+
+    first, second = Source(), Source()
+    path = files.drawn(("bits", "total"), (first, second), lambda: draw("red"), lossy=True)
+    assert path.endswith(".jpg") and Path(path).is_file()
+    assert files.drawn(("bits", "total"), (first, second), lambda: draw("red"), lossy=True) == path
+    assert calls == ["red"]
+    other = files.drawn(("bits", "y"), (first, second), lambda: draw("blue"))
+    assert other != path and other.endswith(".png") and calls == ["red", "blue"]
+    assert files.drawn(("bits", "total"), (Source(), second), lambda: draw("red")) != path
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None  # the remembered picture held no strong reference to its source
+    for i in range(20):
+        files.drawn(("n", i), (second,), lambda: draw("green"))
+    assert len(list(files.path.iterdir())) == 16 and not Path(path).exists()
+    assert files.drawn(("bits", "y"), (Source(), second), lambda: draw("blue")) != other
+
+
 def test_a_new_pair_runs_each_model_on_half_the_threads(
     weights_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
