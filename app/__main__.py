@@ -88,8 +88,8 @@ def _start(argv: list[str] | None, warmup: WarmupPage) -> None:
     from .handlers import App
     from .inputs import DEFAULT_MAX_SIDE, prepare_image, sample_image
     from .service import Explorer
-    from .ui import CONCURRENCY_LIMIT, MAX_FILE_SIZE, SLIDER_KEYS_JS, build_demo, launch_queue
-    from .weights import ARCHS, DISPLAY_NAMES, WeightsSource
+    from .ui import MAX_FILE_SIZE, SLIDER_KEYS_JS, build_demo, launch_queue
+    from .weights import DISPLAY_NAMES, WeightsSource
 
     log.info("imports done %.1f s after start", time.perf_counter() - _STARTED)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -123,9 +123,6 @@ def _start(argv: list[str] | None, warmup: WarmupPage) -> None:
             log.info("sample %s analysed at q%d in %.1f s", args.sample, quality,
                      time.perf_counter() - start)  # fmt: skip
             app.prefetcher.around(initial, quality, explorer.trained_k() or 0)
-            # a model built for each analysis that can run at once: the queue's, and the prefetch's
-            for arch in ARCHS:
-                source.keep_ready(arch, quality, CONCURRENCY_LIMIT + 1)
 
         threading.Thread(target=analyse_sample, name="sample-analysis", daemon=True).start()
     demo = launch_queue(build_demo(app, initial, args.sample if initial is not None else None))

@@ -53,8 +53,6 @@ class WeightsSource:
         self.device = torch.device(device) if device else zoo.default_device()
         self.family = family
         self._idle: dict[tuple[str, str, int], list[ChannelwiseAttentionCodec]] = {}
-        #: models of each pool lent now (:meth:`borrow`), counted by :meth:`keep_ready`
-        self._lent: dict[tuple[str, str, int], int] = {}
         self._configs: dict[tuple[str, str, int], ModelConfig] = {}
         self._lock = threading.Lock()
 
@@ -144,36 +142,16 @@ class WeightsSource:
             idle = self._idle.setdefault(pool, [])
             model = idle.pop() if idle else None
             self._idle[pool] = self._idle.pop(pool)  # most recently used last
-            self._lent[pool] = self._lent.get(pool, 0) + 1
+        if model is None:
+            model = self.load(arch, quality)
         try:
-            if model is None:
-                model = self.load(arch, quality)
             yield codec.with_quality(model, quality) if shared else model
         finally:
             with self._lock:
-                self._lent[pool] -= 1
-                if model is not None:
-                    self._idle.setdefault(pool, []).append(model)
+                self._idle.setdefault(pool, []).append(model)
                 while sum(len(idle) for idle in self._idle.values()) > MAX_IDLE_MODELS:
                     oldest = next(key for key, idle in self._idle.items() if idle)
                     self._idle[oldest].pop(0)
-
-    def keep_ready(self, arch: str, quality: float, count: int) -> int:
-        """Load models of ``arch`` at ``quality`` into the idle pool until ``count`` are there
-        (idle or lent), so that ``count`` analyses at once find their models built: the first
-        burst of simultaneous visitors would otherwise build them (~0.25 s each on a 2-core CPU)
-        while competing for the CPU. Returns the number loaded."""
-        shared = self.variable_rate(arch)
-        pool = (self.key(), arch, None if shared else quality)
-        loaded = 0
-        while True:
-            with self._lock:
-                if len(self._idle.get(pool, [])) + self._lent.get(pool, 0) >= count:
-                    return loaded
-            model = self.load(arch, quality)
-            loaded += 1
-            with self._lock:
-                self._idle.setdefault(pool, []).append(model)
 
     def config(self, arch: str, quality: int) -> ModelConfig:
         """The configuration (k, windows, heads...) of ``arch`` at ``quality``."""

@@ -127,22 +127,6 @@ def test_a_borrowed_model_is_never_lent_twice_at_once(weights_env: Path) -> None
         assert again is first or again is second  # returned copies are reused
 
 
-def test_keep_ready_builds_the_models_of_simultaneous_analyses_ahead(
-    weights_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``keep_ready(arch, q, n)`` loads models until ``n`` exist (lent ones count); ``n`` analyses
-    at once then borrow without loading, and each gets a model of its own."""
-    source = WeightsSource(device="cpu")
-    loads: list[str] = []
-    original = source.load
-    monkeypatch.setattr(source, "load", lambda arch, quality: loads.append(arch) or original(arch, quality))
-    with source.borrow("zou2022", 2):  # one lent: two more to load
-        assert source.keep_ready("zou2022", 2, 3) == 2 and loads == ["zou2022"] * 3
-        assert source.keep_ready("zou2022", 2, 3) == 0
-    with source.borrow("zou2022", 2) as a, source.borrow("zou2022", 2) as b, source.borrow("zou2022", 2) as c:
-        assert len({id(a), id(b), id(c)}) == 3 and len(loads) == 3
-
-
 # ------------------------------------------------------------------------ the cache
 def test_result_cache_evicts_least_recently_used_beyond_its_budget() -> None:
     cache: ResultCache[bytes] = ResultCache(budget_bytes=100, size_of=len)
