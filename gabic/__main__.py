@@ -1,4 +1,4 @@
-"""Command line: ``python -m gabic {compress,decompress,train,eval,bdrate,bench} ...``.
+"""Command line: ``python -m gabic {compress,decompress,train,eval,bdrate,equal-rate,bench,ship} ...``.
 
 Errors are printed as one line (``error: ...``) with exit status 1, never a traceback.
 """
@@ -18,6 +18,10 @@ COMMAND_MODULES = {
     "train": ("gabic.train.cli", "train a model (rate-distortion loss)"),
     "eval": ("gabic.eval.rd", "evaluate models or classic codecs on an image folder"),
     "bdrate": ("gabic.eval.bd", "BD-rate / BD-PSNR between result files and an RD plot"),
+    "equal-rate": (
+        "gabic.eval.equal_rate_set",
+        "GABIC against Zou2022 at the same real rate on an image folder",
+    ),
     "bench": ("gabic.bench.cli", "timings, FLOPs and memory of both models (paper Table 1)"),
     "ship": ("gabic.train.ship", "export a training run as shipped weights with a model card"),
 }
