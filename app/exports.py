@@ -71,9 +71,10 @@ KEEP_IMAGES = 96
 #: Drawn pictures remembered by their sources and parameters (:meth:`ImageFiles.drawn`).
 KEEP_DRAWN = 256
 #: Picture files kept on disk. The folder is served as it is (Gradio copies nothing out of it),
-#: so a file must outlive the moment a browser asks for it, also while 30 visitors each get
-#: seven new pictures per event; the rest are deleted, oldest first (~100 kB each).
-KEEP_FILES = 1024
+#: so a file must outlive the moment a browser asks for it, also while 30 visitors each get up
+#: to seven new pictures per event; the rest are deleted, oldest first. A 481×321 photo's PNG is
+#: about 270 kB and a map's JPEG about 45 kB: at most about 100 MB.
+KEEP_FILES = 512
 
 
 class ImageFiles:
