@@ -34,7 +34,8 @@ LONGEST_FIRST = (
 
 
 def _file_rank(item: pytest.Item) -> int:
-    relative = Path(str(item.path)).resolve().relative_to(Path(__file__).resolve().parent).as_posix()
+    path, tests = Path(str(item.path)).resolve(), Path(__file__).resolve().parent
+    relative = path.relative_to(tests).as_posix() if path.is_relative_to(tests) else ""
     return LONGEST_FIRST.index(relative) if relative in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
