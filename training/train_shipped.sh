@@ -178,8 +178,8 @@ vr8 | vr9 | vr1[0-9])
     ;;
 ship-vr)
     # the variable-rate families gabic-small-vr / zou2022-small-vr (one file each, qualities 1..4), from
-    # round VR_ROUND (cpu14; rounds 7 to 13 shipped from cpu7 to cpu13)
-    vr_round=${VR_ROUND:-cpu14}
+    # round VR_ROUND (cpu15; rounds 7 to 14 shipped from cpu7 to cpu14)
+    vr_round=${VR_ROUND:-cpu15}
     for arch in "${ARCHS[@]}"; do
         $PY -m gabic ship "runs/$arch-small-vr-$vr_round" --name "$arch-small-vr" \
             ${RESULTS:+--results "results/kodak/$arch-small-vr.json"}
