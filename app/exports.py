@@ -66,9 +66,7 @@ def _modified(path: Path) -> int:
         return 0
 
 
-#: Images kept by identity (each with its file): the newest are what the pages show now.
-KEEP_IMAGES = 96
-#: Drawn pictures remembered by their sources and parameters (:meth:`ImageFiles.drawn`).
+#: Pictures remembered by their sources and parameters (:meth:`ImageFiles.drawn`).
 KEEP_DRAWN = 256
 #: Picture files kept on disk. The folder is served as it is (Gradio copies nothing out of it),
 #: so a file must outlive the moment a browser asks for it, also while 30 visitors each get up
@@ -83,20 +81,17 @@ class ImageFiles:
 
     Gradio would otherwise encode every returned PIL image again on every event (and as lossy
     WebP by default, which would blur the very differences between codecs the page shows).
-    Images are kept by identity: the cached analyses hand out the same image objects, so a
-    quality scrub back to a computed quality writes nothing. Pictures drawn from analyses are
-    remembered by their sources and parameters (:meth:`drawn`), so the scrub draws nothing
-    either, and the page gets the same file again.
+    Every picture is remembered by the objects it was made of and its parameters
+    (:meth:`drawn`; an image as it is, by :meth:`__call__`): the cached analyses hand out the
+    same objects, so a quality scrub back to a computed quality draws and writes nothing, and
+    the page gets the same files again.
     """
 
-    def __init__(self, folder: Path, keep: int = KEEP_IMAGES, keep_drawn: int = KEEP_DRAWN,
-                 keep_files: int = KEEP_FILES):  # fmt: skip
+    def __init__(self, folder: Path, keep_drawn: int = KEEP_DRAWN, keep_files: int = KEEP_FILES):
         self.path = Path(folder) / "images"
         self.path.mkdir(parents=True, exist_ok=True)
-        self.keep = max(8, int(keep))
         self.keep_drawn = max(8, int(keep_drawn))
-        self.keep_files = max(self.keep + self.keep_drawn, int(keep_files))
-        self._files: OrderedDict[int, tuple[Image.Image, Path]] = OrderedDict()
+        self.keep_files = max(self.keep_drawn, int(keep_files))
         self._drawn: OrderedDict[tuple, tuple[tuple[weakref.ref, ...], Path]] = OrderedDict()
         self._written: OrderedDict[Path, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -105,17 +100,7 @@ class ImageFiles:
         """The path of a PNG file of ``image`` (written now unless it was already), or of a
         JPEG file (quality 90) when ``lossy``: for pictures of maps, a fifth of the bytes and
         a tenth of the time of a PNG."""
-        with self._lock:
-            found = self._files.get(id(image))
-            if found is not None and found[0] is image and found[1].is_file():
-                self._files.move_to_end(id(image))
-                return str(found[1])
-        path = self._write(image, lossy)
-        with self._lock:
-            self._files[id(image)] = (image, path)
-            while len(self._files) > self.keep:
-                self._files.popitem(last=False)
-        return str(path)
+        return self.drawn(("image", lossy), (image,), lambda: image, lossy)
 
     def drawn(self, key: tuple, sources: tuple[object, ...], draw: Callable[[], Image.Image],
               lossy: bool = False) -> str:  # fmt: skip

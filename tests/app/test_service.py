@@ -354,7 +354,7 @@ def test_image_files_draw_a_picture_once_per_sources_and_parameters(tmp_path: Pa
 
     from app.exports import ImageFiles
 
-    files = ImageFiles(tmp_path, keep=8, keep_drawn=8, keep_files=16)
+    files = ImageFiles(tmp_path, keep_drawn=8, keep_files=16)
     calls: list[str] = []
 
     class Source:  # stands for an analysis: compared by identity only
