@@ -346,7 +346,7 @@ class Explorer:
         """GABIC's variable-rate model at ``quality`` and Zou2022's at the quality of the same
         real bpp (:func:`gabic.eval.equal_rate`); ``FileNotFoundError`` if the files are missing."""
         from gabic import zoo
-        from gabic.eval import equal_rate
+        from gabic.eval.equal_rate_set import compare_at_equal_rate
 
         names = zoo.VARIABLE_RATE_FAMILIES
         missing = [name for name in names.values() if not zoo.is_variable_rate(name)]
@@ -359,8 +359,8 @@ class Explorer:
             raise ValueError(f"quality must be in 1..4, got {quality}")
 
         def compute() -> EqualRate:
-            return equal_rate(lambda q: zoo.load(names["gabic"], q, self.source.device),
-                              lambda q: zoo.load(names["zou2022"], q, self.source.device),
-                              image.image, quality)  # fmt: skip
+            # one model per architecture, lent at each quality of the search (not a file load per step)
+            gabic, zou2022 = (zoo.load(names[arch], quality, self.source.device) for arch in ARCHS)
+            return compare_at_equal_rate(gabic, zou2022, image.image, quality)
 
         return self._view(("equal rate", image.key, quality), compute)
