@@ -128,21 +128,23 @@ class App:
     def render(self, session: Session | None, quality: int, k: int, block: str, head: str,
                part: str = "total", progress: Any = None, opacity: float = BITS_OPACITY) -> dict[str, Any]:  # fmt: skip
         """All views for the session's image at the current controls (analyses come from the
-        cache once computed, so scrubbing quality back and forth is instant)."""
+        cache once computed, so scrubbing quality back and forth is instant). The background
+        prefetch waits until the views are drawn, then analyses around this view."""
         session = _require(session)
         controls = Controls.read(quality, k, block, head, part)
-        pair = self._pair(session, controls, progress)
+        with self.explorer.serving():
+            pair = self._pair(session, controls, progress)
+            image = session.image
+            views = {
+                "status": self._status(pair, image, controls),
+                "image_info": image.describe() + "".join(f" · {note}" for note in image.notes),
+                "slider_gabic": (self.image_files(image.image), self.image_files(pair.gabic.reconstruction)),
+                "slider_zou": (self.image_files(image.image), self.image_files(pair.zou2022.reconstruction)),
+                "metrics": viz.metrics_rows(pair.both),
+            }
+            views.update(self.bit_views(pair, image, controls.part, opacity))
+            views.update(self.inspector_views(session, pair, controls))
         self.prefetcher.around(session.image, controls.quality, controls.k)
-        image = session.image
-        views = {
-            "status": self._status(pair, image, controls),
-            "image_info": image.describe() + "".join(f" · {note}" for note in image.notes),
-            "slider_gabic": (self.image_files(image.image), self.image_files(pair.gabic.reconstruction)),
-            "slider_zou": (self.image_files(image.image), self.image_files(pair.zou2022.reconstruction)),
-            "metrics": viz.metrics_rows(pair.both),
-        }
-        views.update(self.bit_views(pair, image, controls.part, opacity))
-        views.update(self.inspector_views(session, pair, controls))
         return views
 
     def bit_views(self, pair: Pair, image: PreparedImage, part: str, opacity: float) -> dict[str, Any]:

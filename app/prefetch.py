@@ -1,8 +1,8 @@
 """Background analyses around the view a user looks at, so that the next move of the quality or
 k slider usually lands on a computed value. Best effort and out of the way: two threads at the
-lowest CPU priority that run an analysis only while no visitor waits for one (stopping it
-part-way when one comes: :mod:`app.interrupt`), nearest values first, the newest request wins,
-a bounded queue."""
+lowest CPU priority that analyse only while no visitor is being served (pausing part-way when one
+comes: :mod:`app.pause`), nearest values first; the newest view's plan replaces what an older
+view left to do."""
 
 from __future__ import annotations
 
@@ -12,25 +12,25 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from dataclasses import dataclass
 
 import torch
 
 from .inputs import PreparedImage
-from .interrupt import AnalysisStoppedError
 from .service import Explorer
 from .session import quality_value
 
 log = logging.getLogger("gabic.app")
 
-#: Most prefetch tasks (one analysis each) waiting at a time.
+#: Most prefetch tasks (one analysis each) planned at a time.
 PREFETCH_QUEUE = 40
 #: Step of the quality slider of a variable-rate family (13 positions from 1 to 4): the prefetch
 #: covers every position a drag can land on. A typed quality may be any hundredth.
 QUALITY_STEP = 0.25
 #: Prefetch threads: one per core of a 2-core machine (they only get what requests leave).
 PREFETCH_WORKERS = 2
-#: How often a prefetch thread looks whether a visitor still waits for an analysis.
+#: How often a prefetch thread looks whether a visitor is still being served.
 YIELD_SECONDS = 0.02
 
 
@@ -70,65 +70,93 @@ def prefetch_plan(positions: list[float], quality: float, k: int, k_range: tuple
     return plan
 
 
-class Prefetcher:
-    """Queues analyses around a view on :data:`PREFETCH_WORKERS` low-priority threads.
+@dataclass(frozen=True)
+class PrefetchTask:
+    """One analysis of a plan; ``generation`` numbers the view that planned it."""
 
-    The newest request wins: what is still queued for an older one (another image, or another
-    view of the same image) is skipped when its turn comes, across all sessions, and at most
-    :data:`PREFETCH_QUEUE` tasks wait at a time. ``enabled=False`` queues nothing.
+    generation: int
+    image: PreparedImage
+    arch: str
+    quality: float
+    k: int
+
+
+class Prefetcher:
+    """Runs the analyses around the newest view on ``workers`` low-priority threads (started with
+    the first plan; ``workers=0`` starts none, and :meth:`take` / :meth:`run` drive it by hand).
+
+    The newest view wins, across all sessions: :meth:`around` replaces the plan, so what an older
+    view (another image, or another view of the same one) left to do is dropped, and at most
+    :data:`PREFETCH_QUEUE` analyses are planned at a time. ``enabled=False`` plans nothing.
     """
 
-    def __init__(self, explorer: Explorer, enabled: bool = True):
+    def __init__(self, explorer: Explorer, enabled: bool = True, workers: int = PREFETCH_WORKERS):
         self.explorer = explorer
         self.enabled = enabled
-        self.executor = ThreadPoolExecutor(
-            max_workers=PREFETCH_WORKERS, thread_name_prefix="gabic-prefetch", initializer=_lowest_priority
-        )
-        self.pending = 0
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._plan: deque[PrefetchTask] = deque()
         self._generation = 0
-        self._lock = threading.Lock()
+        self._planned = threading.Condition()
 
     def around(self, image: PreparedImage, quality: float, k: int) -> None:
-        """Queue the analyses of ``image`` around ``(quality, k)`` (:func:`prefetch_plan`); those
-        cached cost nothing when their turn comes."""
+        """Plan the analyses of ``image`` around ``(quality, k)`` (:func:`prefetch_plan`) in place
+        of the plan before; those cached cost nothing when their turn comes."""
         if not self.enabled:
             return
         source = self.explorer.source
         positions = slider_qualities(source.common_qualities(), source.variable_rate())
         plan = prefetch_plan(positions, float(quality), int(k), self.explorer.k_range(),
                              graph_k=self.explorer.trained_k() is not None)  # fmt: skip
-        with self._lock:
+        with self._planned:
             self._generation += 1
-            generation = self._generation
-        for position, kk, archs in plan:
-            for arch in archs:
-                with self._lock:
-                    if self.pending >= PREFETCH_QUEUE:
-                        return
-                    self.pending += 1
-                self.executor.submit(self._one, generation, image, arch, position, kk)
+            tasks = [PrefetchTask(self._generation, image, arch, position, kk)
+                     for position, kk, archs in plan for arch in archs]  # fmt: skip
+            self._plan = deque(tasks[:PREFETCH_QUEUE])
+            while len(self._threads) < self._workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"gabic-prefetch_{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            self._planned.notify_all()
 
-    def _one(self, generation: int, image: PreparedImage, arch: str, quality: float, k: int) -> None:
-        """One analysis, unless a newer request was queued since. It runs only while no visitor
-        waits for an analysis: it starts when none does, and stops part-way (and starts again
-        later) when one comes (a low priority does not keep a thread from holding Python's lock
-        or the memory bandwidth the visitor's analysis needs)."""
+    def planned(self) -> list[PrefetchTask]:
+        """The analyses still to run, next first."""
+        with self._planned:
+            return list(self._plan)
+
+    def clear(self) -> None:
+        """Drop what is planned (an analysis already running finishes)."""
+        with self._planned:
+            self._generation += 1
+            self._plan.clear()
+
+    def take(self, timeout: float | None = 0.0) -> PrefetchTask | None:
+        """The next analysis of the plan, waiting up to ``timeout`` seconds (``None``: for ever)
+        for one; ``None`` if there is none."""
+        with self._planned:
+            self._planned.wait_for(lambda: self._plan, timeout)
+            return self._plan.popleft() if self._plan else None
+
+    def run(self, task: PrefetchTask) -> None:
+        """One analysis, unless a newer view was planned since. It starts once no visitor is being
+        served and pauses part-way while one is (a low priority does not keep a thread from
+        holding Python's lock or the memory bandwidth that the visitor's event needs)."""
         try:
-            while True:
-                while self.explorer.busy():
-                    time.sleep(YIELD_SECONDS)
-                with self._lock:
-                    if generation != self._generation:
-                        return
-                try:
-                    self.explorer.analysis(
-                        image, arch, quality, k if arch == "gabic" else None, stop=self.explorer.busy
-                    )
+            while self.explorer.busy():
+                time.sleep(YIELD_SECONDS)
+            with self._planned:
+                if task.generation != self._generation:
                     return
-                except AnalysisStoppedError:
-                    continue
+            k = task.k if task.arch == "gabic" else None
+            self.explorer.analysis(task.image, task.arch, task.quality, k, give_way=self.explorer.busy)
         except Exception as error:  # prefetching is best effort; the request path reports errors
-            log.info("prefetch of %s q%s failed: %s", arch, quality, error)
-        finally:
-            with self._lock:
-                self.pending -= 1
+            log.info("prefetch of %s q%s failed: %s", task.arch, task.quality, error)
+
+    def _work(self) -> None:
+        _lowest_priority()
+        while True:
+            task = self.take(timeout=None)
+            if task is not None:
+                self.run(task)

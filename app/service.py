@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from gabic.models import BLOCK_NAMES
 
 from .cache import ResultCache, analysis_bytes, value_bytes
 from .inputs import PreparedImage
-from .interrupt import interruptible
+from .pause import pausable
 from .weights import ARCHS, DISPLAY_NAMES, WeightsSource
 
 BLOCKS: tuple[str, ...] = tuple(BLOCK_NAMES)
@@ -47,6 +48,9 @@ DEFAULT_CACHE_BYTES = 512 * 2**20
 #: Memory budget of the views opened on request (entropy model, progressive decoding, classic
 #: codecs at the same size, equal rate): a few MB each for a 512-px photo.
 VIEW_CACHE_BYTES = 256 * 2**20
+#: Seconds after a visitor's event during which background analyses still wait: the page receives
+#: and paints the answer meanwhile, on the same two cores.
+QUIET_AFTER_SERVING = 0.3
 
 Progress = Callable[[float, str], None]
 
@@ -113,24 +117,29 @@ class Explorer:
         self._views: ResultCache[Any] = ResultCache(VIEW_CACHE_BYTES, value_bytes)
         #: Zou2022's half of :meth:`pair` (one per concurrent event, plus the prefetch).
         self._pair_workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gabic-pair")
-        #: :meth:`pair` calls running now (what a visitor waits for; the prefetch waits for none).
-        self._waited_for = 0
-        self._waited_lock = threading.Lock()
+        #: Visitors' events being served now (:meth:`serving`), and when the last one ended.
+        self._serving = 0
+        self._served_at = -math.inf
+        self._serving_lock = threading.Lock()
 
     def busy(self) -> bool:
-        """True while a :meth:`pair` a visitor waits for is being computed."""
-        with self._waited_lock:
-            return self._waited_for > 0
+        """True while a visitor's event is being served (:meth:`serving`, and every :meth:`pair`),
+        and for :data:`QUIET_AFTER_SERVING` seconds after the last one ended (the page receives and
+        paints its answer meanwhile): background work waits for it to be false."""
+        with self._serving_lock:
+            return self._serving > 0 or time.monotonic() - self._served_at < QUIET_AFTER_SERVING
 
     @contextlib.contextmanager
-    def _waited(self) -> Iterator[None]:
-        with self._waited_lock:
-            self._waited_for += 1
+    def serving(self) -> Iterator[None]:
+        """Marks the block as a visitor's event (nested blocks count once each)."""
+        with self._serving_lock:
+            self._serving += 1
         try:
             yield
         finally:
-            with self._waited_lock:
-                self._waited_for -= 1
+            with self._serving_lock:
+                self._serving -= 1
+                self._served_at = time.monotonic()
 
     # ---------------------------------------------------------------- models
     def trained_k(self) -> int | None:
@@ -172,11 +181,11 @@ class Explorer:
         return self.results.get(self._key(image, arch, quality, k), self._wants(inspect_attention))
 
     def analysis(self, image: PreparedImage, arch: str, quality: int, k: int | None = None,
-                 inspect_attention: bool = True, stop: Callable[[], bool] | None = None) -> Analysis:  # fmt: skip
+                 inspect_attention: bool = True, give_way: Callable[[], bool] | None = None) -> Analysis:  # fmt: skip
         """Analysis of ``image`` by ``arch`` at ``quality`` (GABIC with ``k`` neighbours,
-        default the trained k), from the cache or computed now. ``stop``: computing it raises
-        :class:`app.interrupt.AnalysisStoppedError` part-way once ``stop()`` is true (the prefetch's
-        analyses give way to visitors)."""
+        default the trained k), from the cache or computed now. ``give_way``: computing it pauses
+        part-way while ``give_way()`` is true (:func:`app.pause.pausable`; the prefetch's analyses
+        give way to visitors)."""
         if arch not in ARCHS:
             raise ValueError(f"unknown architecture {arch!r}")
         quality = self.source.check_quality(arch, quality)
@@ -186,7 +195,7 @@ class Explorer:
         def compute() -> Analysis:
             with (
                 self.source.borrow(arch, quality) as model,  # analyze runs without autograd itself
-                interruptible(model, stop) if stop is not None else contextlib.nullcontext(),
+                pausable(model, give_way) if give_way is not None else contextlib.nullcontext(),
             ):
                 return analyze(model, image.image, k=k, inspect_attention=inspect_attention)
 
@@ -198,7 +207,7 @@ class Explorer:
         worker thread while GABIC runs here, each on half of PyTorch's CPU threads (on a 2-core
         Xeon a pair of 481×321 analyses took 0.60 s this way, against 0.71 s one after the other on
         both threads). ``inspect_attention=False`` (numbers only, as the API) keeps no block inputs."""
-        with self._waited():
+        with self.serving():
             return self._pair(image, quality, k, progress or _no_progress, inspect_attention)
 
     def _pair(self, image: PreparedImage, quality: float, k: int | None, progress: Progress,

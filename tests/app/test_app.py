@@ -233,13 +233,12 @@ def test_demo_builds_with_an_initial_image(app: App, loaded: tuple[Session, dict
 
 def test_prefetch_is_bounded(app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch) -> None:
     session, _ = loaded
-    prefetcher = app.prefetcher
-    submitted = []
-    monkeypatch.setattr(prefetcher, "enabled", True)
-    monkeypatch.setattr(prefetcher.executor, "submit", lambda *args: submitted.append(args))
-    monkeypatch.setattr(prefetcher, "pending", prefetch.PREFETCH_QUEUE - 1)
+    prefetcher = prefetch.Prefetcher(app.explorer, enabled=True, workers=0)
+    monkeypatch.setattr(prefetch, "PREFETCH_QUEUE", 5)
     prefetcher.around(session.image, 2, 9)
-    assert len(submitted) == 1
+    planned = prefetcher.planned()
+    assert len(planned) == 5
+    assert [(t.arch, t.quality, t.k) for t in planned[:2]] == [("gabic", 1.75, 9), ("zou2022", 1.75, 9)]
     assert messages.USER_ERRORS
 
 
@@ -257,43 +256,44 @@ def test_prefetch_plan_starts_nearest_and_covers_the_slider() -> None:
     assert prefetch.prefetch_plan([1, 2], 1, 9, (1, 15), graph_k=False) == [(2, 9, both)]
 
 
-def test_prefetch_skips_an_older_request(
+def test_prefetch_plan_of_the_newest_view_replaces_the_older_ones(
     app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What is queued for a view is skipped once a newer view (here of another image) was queued;
-    the newest runs its analyses, each once, nearest first."""
+    """A new view's plan takes the place of what older views left to do, however much that was
+    (a full queue of older tasks once dropped the newest plan); a task taken from an older plan
+    is skipped; the newest plan's analyses each run once, nearest first."""
     session, _ = loaded
     newer = app.new_session(random_image(48, 64, seed=77)).image
-    prefetcher = app.prefetcher
-    queued, computed = [], []
-    monkeypatch.setattr(prefetcher, "enabled", True)
-    monkeypatch.setattr(prefetcher.executor, "submit", lambda fn, *args: queued.append((fn, args)))
+    prefetcher = prefetch.Prefetcher(app.explorer, enabled=True, workers=0)
+    computed = []
     monkeypatch.setattr(
         prefetcher.explorer,
         "analysis",
-        lambda image, arch, quality, k=None, stop=None: computed.append((image.key, arch, quality, k)),
+        lambda image, arch, quality, k=None, give_way=None: computed.append((image.key, arch, quality, k)),
     )
-    prefetcher.around(session.image, 2, 9)
-    first = len(queued)
+    for quality in (2, 2.5, 3, 3.5):  # older views, never run
+        prefetcher.around(session.image, quality, 9)
+    stale = prefetcher.take()
     prefetcher.around(newer, 2, 9)
-    for fn, args in queued:
-        fn(*args)
-    assert prefetcher.pending == 0
-    assert computed and all(key == newer.key for key, *_ in computed)
-    assert len(computed) == len(queued) - first
-    assert len(set(computed)) == len(computed)
+    planned = prefetcher.planned()
+    assert planned and all(task.image.key == newer.key for task in planned)
+    prefetcher.run(stale)
+    assert computed == []
+    while (task := prefetcher.take()) is not None:
+        prefetcher.run(task)
+    assert len(computed) == len(planned) == len(set(computed))
+    assert all(key == newer.key for key, *_ in computed)
+    assert computed[0] == (newer.key, "gabic", 1.75, 9)
 
 
-def test_prefetch_gives_way_to_a_visitor_and_finishes_later(
-    app: App, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A visitor's analysis starting while a prefetch analysis runs stops it part-way; the
-    prefetch starts it again once the visitor is served, and its result is cached."""
+def test_prefetch_pauses_for_a_visitor_and_finishes(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A visitor served while a prefetch analysis runs pauses it part-way; it goes on once the
+    visitor is served, is computed once, and its result is the one computed without pausing."""
     image = app.new_session(random_image(48, 64, seed=78)).image
-    prefetcher = app.prefetcher
+    prefetcher = prefetch.Prefetcher(app.explorer, enabled=True, workers=0)
     checks = {"count": 0}
 
-    def busy() -> bool:  # a visitor comes during the first attempt and is served 19 checks later
+    def busy() -> bool:  # a visitor comes during the analysis and is served 19 checks later
         checks["count"] += 1
         return 20 <= checks["count"] < 40
 
@@ -306,19 +306,34 @@ def test_prefetch_gives_way_to_a_visitor_and_finishes_later(
 
     monkeypatch.setattr(prefetcher.explorer, "busy", busy)
     monkeypatch.setattr(service, "analyze", counting)
-    prefetcher._one(prefetcher._generation, image, "zou2022", 2.5, 9)
-    assert len(attempts) == 2 and attempts[1] >= 40
+    prefetcher.around(image, 2.25, 9)
+    task = next(t for t in prefetcher.planned() if t.arch == "zou2022" and t.quality == 2.5)
+    prefetcher.run(task)
+    assert len(attempts) == 1 and attempts[0] < 20 and checks["count"] > 40
     found = app.explorer.cached(image, "zou2022", 2.5)
-    assert found is not None and found.data == app.explorer.analysis(image, "zou2022", 2.5).data
+    monkeypatch.undo()
+    alone = Explorer(WeightsSource(device="cpu")).analysis(image, "zou2022", 2.5)
+    assert found is not None and found.data == alone.data
 
 
-def test_prefetch_thread_runs_at_the_lowest_priority(app: App) -> None:
+def test_prefetch_thread_runs_at_the_lowest_priority(
+    app: App, loaded: tuple[Session, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("thread priorities are set on Linux only")
-    niceness = app.prefetcher.executor.submit(
-        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    )
-    assert niceness.result(timeout=30) == 19
+    session, _ = loaded
+    prefetcher = prefetch.Prefetcher(app.explorer, enabled=True, workers=1)
+    niceness, done = [], threading.Event()
+
+    def analysis(*args, **kwargs) -> None:
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        done.set()
+
+    monkeypatch.setattr(prefetcher.explorer, "analysis", analysis)
+    prefetcher.around(session.image, 2, 9)
+    assert done.wait(timeout=30)
+    prefetcher.clear()
+    assert niceness[0] == 19 and prefetcher.planned() == []
 
 
 @pytest.mark.slow  # two paper-size models, written, loaded twice and run: over 10 s

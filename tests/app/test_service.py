@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -411,22 +412,30 @@ def test_a_new_pair_runs_each_model_on_half_the_threads(
         assert pair[arch].data == alone.analysis(image, arch, 2).data
 
 
-def test_a_stopped_analysis_leaves_nothing_behind(explorer: Explorer, prepared: PreparedImage) -> None:
-    """``analysis(stop=...)`` raises part-way once ``stop()`` is true; nothing is cached, the lent
-    model has no hooks left, and the next analysis is the one computed without ``stop``."""
-    from app.interrupt import AnalysisStoppedError
-
+def test_an_analysis_gives_way_and_leaves_no_hooks(explorer: Explorer, prepared: PreparedImage) -> None:
+    """``analysis(give_way=...)`` pauses part-way while ``give_way()`` is true and then goes on;
+    the lent model has no hooks left, and the result is the one computed without pausing."""
     checks = []
 
-    def stop() -> bool:
-        checks.append(1)
-        return len(checks) > 30
+    def give_way() -> bool:  # asked before every module call; "wait" for the 11th to 30th asks
+        checks.append(time.monotonic())
+        return 10 <= len(checks) < 30
 
-    with pytest.raises(AnalysisStoppedError):
-        explorer.analysis(prepared, "zou2022", 3.5, stop=stop)
-    assert len(checks) == 31 and explorer.cached(prepared, "zou2022", 3.5) is None
+    paused = explorer.analysis(prepared, "zou2022", 3.5, give_way=give_way)
+    assert len(checks) > 30 and checks[29] - checks[10] >= 19 * 0.015  # it slept between asks
     with explorer.source.borrow("zou2022", 3.5) as model:
         assert not any(module._forward_pre_hooks for module in model.modules())
-    again = explorer.analysis(prepared, "zou2022", 3.5, stop=lambda: False)
     alone = Explorer(WeightsSource(device="cpu")).analysis(prepared, "zou2022", 3.5)
-    assert again.data == alone.data and again.psnr == alone.psnr
+    assert paused.data == alone.data and paused.psnr == alone.psnr
+
+
+def test_busy_while_a_visitor_is_served_and_shortly_after(weights_env: Path) -> None:
+    explorer = Explorer(WeightsSource(device="cpu"))
+    assert not explorer.busy()
+    with explorer.serving():
+        with explorer.serving():
+            assert explorer.busy()
+        assert explorer.busy()
+    assert explorer.busy()  # the page is still receiving and painting the answer
+    time.sleep(service.QUIET_AFTER_SERVING + 0.05)
+    assert not explorer.busy()
