@@ -41,6 +41,8 @@ VIEWS = (
     "bits_diff", "bits_summary", "inspector", "window_attention", "node_info", "neighbours",
 )  # fmt: skip
 
+#: The inspector's views: :meth:`App.render` draws them last, or leaves them to :meth:`App.inspect`.
+INSPECTOR_PART = ("inspector", "window_attention", "node_info", "neighbours")
 #: Default opacity of the bit maps drawn over the photo.
 BITS_OPACITY = 0.75
 
@@ -96,21 +98,22 @@ class App:
         return Session.start(prepare_image(source, self.max_side, MAX_UPLOAD_BYTES), sample)
 
     def load_image(self, source: Any, quality: int, k: int, block: str, head: str, part: str,
-                   progress: Any = None, sample: str | None = None) -> tuple[Session, dict[str, Any]]:  # fmt: skip
+                   progress: Any = None, sample: str | None = None,
+                   inspector: bool = True) -> tuple[Session, dict[str, Any]]:  # fmt: skip
         """Upload / paste / sample: prepare the image, analyse it with both models, render."""
         problem = self.explorer.source.problem()
         if problem:
             raise FileNotFoundError(problem)
         session = self.new_session(source, sample)
-        return session, self.render(session, quality, k, block, head, part, progress)
+        return session, self.render(session, quality, k, block, head, part, progress, inspector=inspector)
 
     def load_upload(self, source: Any, previous: Any, quality: int, k: int, block: str, head: str, part: str,
-                    progress: Any = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+                    progress: Any = None, inspector: bool = True) -> tuple[Any, dict[str, Any]]:  # fmt: skip
         """An upload or paste (``previous``: the session shown so far): :meth:`load_image`; a file
         the input policy refuses gives no new session (``gr.skip()``), a toast and a status with
         the reason, and marks the views below as the previous photo's."""
         try:
-            return self.load_image(source, quality, k, block, head, part, progress)
+            return self.load_image(source, quality, k, block, head, part, progress, inspector=inspector)
         except ImageInputError as error:
             log.info("upload refused: %s", error)  # with the server's path, for the operator
             sentence = user_message(error)
@@ -126,10 +129,13 @@ class App:
         return self.explorer.pair(session.image, controls.quality, controls.k, _progress_adapter(progress))
 
     def render(self, session: Session | None, quality: int, k: int, block: str, head: str,
-               part: str = "total", progress: Any = None, opacity: float = BITS_OPACITY) -> dict[str, Any]:  # fmt: skip
+               part: str = "total", progress: Any = None, opacity: float = BITS_OPACITY,
+               inspector: bool = True) -> dict[str, Any]:  # fmt: skip
         """All views for the session's image at the current controls (analyses come from the
-        cache once computed, so scrubbing quality back and forth is instant). The background
-        prefetch waits until the views are drawn, then analyses around this view."""
+        cache once computed, so scrubbing quality back and forth is instant); ``inspector=False``
+        leaves out the inspector's views (:data:`INSPECTOR_PART`; :meth:`inspect` draws them), so
+        that a page can show the numbers first. The background prefetch waits until the views are
+        drawn, then analyses around this view."""
         session = _require(session)
         controls = Controls.read(quality, k, block, head, part)
         with self.explorer.serving():
@@ -143,9 +149,19 @@ class App:
                 "metrics": viz.metrics_rows(pair.both),
             }
             views.update(self.bit_views(pair, image, controls.part, opacity))
-            views.update(self.inspector_views(session, pair, controls))
+            if inspector:
+                views.update(self.inspector_views(session, pair, controls))
         self.prefetcher.around(session.image, controls.quality, controls.k)
         return views
+
+    def inspect(self, session: Session | None, quality: int, k: int, block: str, head: str,
+                part: str = "total") -> dict[str, Any]:  # fmt: skip
+        """The inspector's views (:data:`INSPECTOR_PART`) at the current controls: what
+        :meth:`render` left out with ``inspector=False``."""
+        session = _require(session)
+        controls = Controls.read(quality, k, block, head, part)
+        with self.explorer.serving():
+            return self.inspector_views(session, self._pair(session, controls), controls)
 
     def bit_views(self, pair: Pair, image: PreparedImage, part: str, opacity: float) -> dict[str, Any]:
         """The two bit maps and their difference drawn into the photo (map ``opacity`` 0..1) as
