@@ -16,7 +16,7 @@ from helpers import random_image, write_authors_checkpoints
 from PIL import Image
 
 from app import messages, prefetch, service  # noqa: E402
-from app.handlers import VIEWS, App  # noqa: E402
+from app.handlers import INSPECTOR_PART, VIEWS, App  # noqa: E402
 from app.inputs import image_key  # noqa: E402
 from app.messages import guarded  # noqa: E402
 from app.service import Explorer  # noqa: E402
@@ -72,6 +72,21 @@ def test_upload_renders_every_view(app: App, loaded: tuple[Session, dict], photo
     bits = Image.open(views["bits_gabic"])  # a picture: title, map over the photo, colour bar
     assert bits.format == "JPEG" and bits.width == 192 and bits.height > 128
     assert "Bits per pixel here (y + z): GABIC " in views["node_info"]
+
+
+def test_the_inspector_can_follow_the_numbers(app: App, loaded: tuple[Session, dict]) -> None:
+    """``render(inspector=False)`` leaves out exactly the inspector's views; ``inspect`` draws
+    them, the same as a full render (the page shows the numbers first, the inspector next)."""
+    session, full = loaded
+    first = app.render(session, **CONTROLS, inspector=False)
+    assert set(first) == set(full) - set(INSPECTOR_PART) and set(INSPECTOR_PART) <= set(full)
+    assert first["status"] == full["status"] and first["metrics"] == full["metrics"]
+    second = app.inspect(session, **CONTROLS)
+    assert set(second) == set(INSPECTOR_PART)
+    assert second["node_info"] == full["node_info"] and second["neighbours"] == full["neighbours"]
+    assert Image.open(second["inspector"]).tobytes() == Image.open(full["inspector"]).tobytes()
+    with pytest.raises(ImageInputError, match="upload an image first"):
+        app.inspect(None, **CONTROLS)
 
 
 def test_quality_change_is_cached(
