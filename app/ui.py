@@ -240,8 +240,7 @@ def build_demo(
         def on_upload(path: str | bytes | None, state: Any, q: float, kk: int, b: str, h: str, p: str,
                       o: float, names: tuple[str, ...], progress=gr.Progress()) -> Any:  # noqa: B008  # fmt: skip
             """An upload or paste (the inspector follows: :func:`on_inspector`); a refused file also
-            leaves the photo box empty (its preview would be a broken picture) and the views marked
-            as the previous photo's."""
+            leaves the photo box empty (a preview would be broken) and the views marked as old."""
             if path is None:
                 return tuple(gr.skip() for _ in upload_outputs)
             result = load_upload(path, state, q, kk, b, h, p, progress=progress, flat=True, inspector=False)
@@ -249,8 +248,7 @@ def build_demo(
             return (None if refused else gr.skip(), *with_link(result, q, kk, b, h, names))
 
         def on_inspector(state: Any, q: float, kk: int, b: str, h: str, p: str) -> Any:
-            """The inspector's views, right after an upload or a slider move has shown the numbers,
-            bit maps and reconstructions."""
+            """The inspector's views, right after an upload or a slider move showed the numbers."""
             if state is None:
                 return tuple(gr.skip() for _ in INSPECTOR_PART)
             return inspect(state, q, kk, b, h, p, flat=True)
