@@ -237,11 +237,13 @@ class App:
                 ("inspector", *view, scale),
                 (pair.gabic,),
                 lambda: viz.inspector_image(pair.gabic, controls.block, x, y, controls.head, scale),
+                lossy=True,  # JPEG: a photo under a drawing (a PNG was 70 % of a click's time)
             ),
             "window_attention": self.image_files.drawn(
                 ("window attention", *view),
                 pair.both,
                 lambda: viz.window_attention_picture(pair.both, controls.block, x, y, controls.head),
+                lossy=True,
             ),
             "node_info": (
                 f"Clicked ({x:.0f}, {y:.0f}) → {controls.block}: window {node['window']}, node "
