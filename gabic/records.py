@@ -28,6 +28,9 @@ def machine_description(device: torch.device | str | None = None) -> dict[str, o
     description: dict[str, object] = {
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        # the vector kernels PyTorch chose on this CPU (e.g. AVX2, AVX512): two CPUs of the same
+        # name can differ here, and it changes the speed of every element-wise operation
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -279,8 +279,7 @@ def main(argv: list[str] | None = None) -> dict:
     report: dict[str, object] = {
         "what": "the app's speed on this machine (tests/e2e/bench_app.py)",
         "when": time.strftime("%Y-%m-%d"),
-        "machine": {**machine_description(), "cpu_flags": cpu_flags(),
-                    "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", "default")},
+        "machine": {**machine_description(), "cpu_flags": cpu_flags()},
         "weights": str(weights.relative_to(ROOT)) if weights.is_relative_to(ROOT) else weights.name,
         "photo": f"{WIDTH}x{HEIGHT}", "look_s": args.look, "prefetch": not args.no_prefetch,
         "app_threads": args.threads or 2, "targets": TARGETS,
