@@ -127,6 +127,8 @@ class ResultCache(Generic[V]):
         self.size_of = size_of
         self._entries: OrderedDict[Hashable, _Entry[V]] = OrderedDict()
         self._pending: dict[Hashable, threading.Event] = {}
+        #: Threads waiting for each key being computed.
+        self._waiting: dict[Hashable, int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -212,7 +214,15 @@ class ResultCache(Generic[V]):
                 return entry.value
             assert pending is not None
             if not owner:
-                pending.wait()
+                with self._lock:
+                    self._waiting[key] = self._waiting.get(key, 0) + 1
+                try:
+                    pending.wait()
+                finally:
+                    with self._lock:
+                        self._waiting[key] -= 1
+                        if not self._waiting[key]:
+                            del self._waiting[key]
                 continue
             try:
                 value = compute()
@@ -222,6 +232,12 @@ class ResultCache(Generic[V]):
                 with self._lock:
                     self._pending.pop(key, None)
                 pending.set()
+
+    def awaited(self, key: Hashable) -> bool:
+        """True while another thread waits for the computation of ``key`` under way (a paused
+        background computation must then go on: :meth:`app.service.Explorer.analysis`)."""
+        with self._lock:
+            return key in self._waiting
 
     def stats(self) -> dict[str, Any]:
         """Entries, estimated bytes and budget (for logs and benchmarks)."""

@@ -185,17 +185,20 @@ class Explorer:
         """Analysis of ``image`` by ``arch`` at ``quality`` (GABIC with ``k`` neighbours,
         default the trained k), from the cache or computed now. ``give_way``: computing it pauses
         part-way while ``give_way()`` is true (:func:`app.pause.pausable`; the prefetch's analyses
-        give way to visitors)."""
+        give way to visitors), unless another thread waits for this very analysis."""
         if arch not in ARCHS:
             raise ValueError(f"unknown architecture {arch!r}")
         quality = self.source.check_quality(arch, quality)
         key = self._key(image, arch, quality, k)
         k = key[-1]
 
+        def paused() -> bool:  # a visitor waiting for this very analysis lets it go on
+            return give_way() and not self.results.awaited(key)
+
         def compute() -> Analysis:
             with (
                 self.source.borrow(arch, quality) as model,  # analyze runs without autograd itself
-                pausable(model, give_way) if give_way is not None else contextlib.nullcontext(),
+                pausable(model, paused) if give_way is not None else contextlib.nullcontext(),
             ):
                 return analyze(model, image.image, k=k, inspect_attention=inspect_attention)
 

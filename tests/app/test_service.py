@@ -429,6 +429,36 @@ def test_an_analysis_gives_way_and_leaves_no_hooks(explorer: Explorer, prepared:
     assert paused.data == alone.data and paused.psnr == alone.psnr
 
 
+def test_a_visitor_asking_for_a_paused_analysis_gets_it(explorer: Explorer, prepared: PreparedImage) -> None:
+    """A background analysis paused for a visitor goes on when that visitor waits for this very
+    analysis (the cache computes each key once): no deadlock, one computation for both."""
+    paused = threading.Event()
+
+    def give_way() -> bool:
+        paused.set()
+        return explorer.busy()
+
+    answers: dict[str, object] = {}
+    with explorer.serving():
+        background = threading.Thread(
+            target=lambda: answers.setdefault(
+                "background", explorer.analysis(prepared, "zou2022", 1.75, give_way=give_way)
+            ),
+            daemon=True,
+        )
+        background.start()
+        assert paused.wait(timeout=60)  # the background analysis has begun and is pausing
+        visitor = threading.Thread(
+            target=lambda: answers.setdefault("visitor", explorer.analysis(prepared, "zou2022", 1.75)),
+            daemon=True,
+        )
+        visitor.start()
+        visitor.join(timeout=60)
+        assert not visitor.is_alive(), "the visitor waited for an analysis paused for the visitor"
+    background.join(timeout=60)
+    assert answers["visitor"] is answers["background"]
+
+
 def test_busy_while_a_visitor_is_served_and_shortly_after(weights_env: Path) -> None:
     explorer = Explorer(WeightsSource(device="cpu"))
     assert not explorer.busy()
