@@ -160,8 +160,9 @@ vr8 | vr9 | vr1[0-9])
     # 1000, raised to 1150 before its decay began at step 805, lowered to 1050 at step ~1040; round 12: first
     # 3000, 1350 when it resumed at step 16, lowered to 1100 before its decay began at step 770; round 14:
     # 3000, lowered to 2800 after its decay began at step 2100, for the session's time; round 15: 3000,
-    # lowered to 2800 at step ~800, before its decay began, for the session's time; the decay is the
-    # last 30 % of the budget). Transforms under bf16 where the CPU has it (bf16_flag; round 11
+    # lowered to 2800 at step ~800, before its decay began, for the session's time; round 16: 3000, lowered
+    # to 2600 at step ~400 and to 2400 at step ~520, before its decay began, for the session's time; the
+    # decay is the last 30 % of the budget). Transforms under bf16 where the CPU has it (bf16_flag; round 11
     # ran in float32 on an AVX2-only CPU).
     round=${1#vr}
     bf16=$(bf16_flag)
