@@ -45,9 +45,9 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
         yield url, 384, log.read_text
 
 
-def click_in_picture(page: object, image: object, fx: float, fy: float) -> None:
-    """Click at fraction ``(fx, fy)`` of the picture as drawn: Gradio shrinks an image to fit its
-    box (never enlarges it) and centres it, and ignores clicks on the margin around it."""
+def picture_point(page: object, image: object, fx: float, fy: float) -> tuple[float, float]:
+    """The page coordinates of fraction ``(fx, fy)`` of the picture as drawn: Gradio shrinks an
+    image to fit its box (never enlarges it) and centres it, and ignores clicks on the margin."""
     image.wait_for(state="visible")
     page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
     left, top, box_w, box_h, natural_w, natural_h = image.evaluate(
@@ -56,7 +56,12 @@ def click_in_picture(page: object, image: object, fx: float, fy: float) -> None:
     )
     ratio = min(box_w / natural_w, box_h / natural_h, 1.0)
     x0, y0 = left + (box_w - natural_w * ratio) / 2, top + (box_h - natural_h * ratio) / 2
-    page.mouse.click(x0 + natural_w * ratio * fx, y0 + natural_h * ratio * fy)
+    return x0 + natural_w * ratio * fx, y0 + natural_h * ratio * fy
+
+
+def click_in_picture(page: object, image: object, fx: float, fy: float) -> None:
+    """Click at fraction ``(fx, fy)`` of the picture as drawn (:func:`picture_point`)."""
+    page.mouse.click(*picture_point(page, image, fx, fy))
 
 
 def test_upload_scrub_and_click(chromium: object, served: tuple[str, int, Callable[[], str]],
