@@ -161,9 +161,9 @@ vr8 | vr9 | vr1[0-9])
     # 3000, 1350 when it resumed at step 16, lowered to 1100 before its decay began at step 770; round 14:
     # 3000, lowered to 2800 after its decay began at step 2100, for the session's time; round 15: 3000,
     # lowered to 2800 at step ~800, before its decay began, for the session's time; round 16: 3000, lowered
-    # to 2600 at step ~400 and to 2400 at step ~520, before its decay began, for the session's time; the
-    # decay is the last 30 % of the budget). Transforms under bf16 where the CPU has it (bf16_flag; round 11
-    # ran in float32 on an AVX2-only CPU).
+    # to 2600 at step ~400, 2400 at step ~520 and 2200 at step ~690, before its decay began, for the
+    # session's time; the decay is the last 30 % of the budget). Transforms under bf16 where the CPU
+    # has it (bf16_flag; round 11 ran in float32 on an AVX2-only CPU).
     round=${1#vr}
     bf16=$(bf16_flag)
     export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456
