@@ -7,7 +7,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -128,7 +128,7 @@ class ResultCache(Generic[V]):
         self._entries: OrderedDict[Hashable, _Entry[V]] = OrderedDict()
         self._pending: dict[Hashable, threading.Event] = {}
         #: Threads waiting for each key being computed.
-        self._waiting: dict[Hashable, int] = {}
+        self._waiting: Counter[Hashable] = Counter()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -209,13 +209,13 @@ class ResultCache(Generic[V]):
                     owner = pending is None
                     if owner:
                         pending = self._pending[key] = threading.Event()
+                    else:
+                        self._waiting[key] += 1
             if found:
                 self._release(evicted)
                 return entry.value
             assert pending is not None
             if not owner:
-                with self._lock:
-                    self._waiting[key] = self._waiting.get(key, 0) + 1
                 try:
                     pending.wait()
                 finally:

@@ -20,6 +20,12 @@ from torch import nn
 POLL_SECONDS = 0.02
 
 
+def wait_while(condition: Callable[[], bool], poll: float = POLL_SECONDS) -> None:
+    """Sleep in steps of ``poll`` seconds as long as ``condition()`` is true."""
+    while condition():
+        time.sleep(poll)
+
+
 @contextlib.contextmanager
 def pausable(model: nn.Module, should_wait: Callable[[], bool], poll: float = POLL_SECONDS) -> Iterator[None]:
     """While open, a module of ``model`` called from this thread first sleeps in steps of ``poll``
@@ -30,8 +36,7 @@ def pausable(model: nn.Module, should_wait: Callable[[], bool], poll: float = PO
 
     def wait(module: nn.Module, args: tuple) -> None:
         if threading.get_ident() == owner:
-            while should_wait():
-                time.sleep(poll)
+            wait_while(should_wait, poll)
 
     handles = [module.register_forward_pre_hook(wait) for module in model.modules()]
     try:

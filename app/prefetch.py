@@ -11,13 +11,13 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 
 import torch
 
 from .inputs import PreparedImage
+from .pause import wait_while
 from .service import Explorer
 from .session import quality_value
 
@@ -30,8 +30,6 @@ PREFETCH_QUEUE = 40
 QUALITY_STEP = 0.25
 #: Prefetch threads: one per core of a 2-core machine (they only get what requests leave).
 PREFETCH_WORKERS = 2
-#: How often a prefetch thread looks whether a visitor is still being served.
-YIELD_SECONDS = 0.02
 
 
 def _lowest_priority() -> None:
@@ -144,8 +142,7 @@ class Prefetcher:
         served and pauses part-way while one is (a low priority does not keep a thread from
         holding Python's lock or the memory bandwidth that the visitor's event needs)."""
         try:
-            while self.explorer.busy():
-                time.sleep(YIELD_SECONDS)
+            wait_while(self.explorer.busy)
             with self._planned:
                 if task.generation != self._generation:
                     return
