@@ -200,7 +200,8 @@ class Explorer:
                 self.source.borrow(arch, quality) as model,  # analyze runs without autograd itself
                 pausable(model, paused) if give_way is not None else contextlib.nullcontext(),
             ):
-                return analyze(model, image.image, k=k, inspect_attention=inspect_attention)
+                # the reconstruction from the encoder's ŷ: what decoding gives, bit for bit, in less time
+                return analyze(model, image.image, k=k, inspect_attention=inspect_attention, decode=False)
 
         return self.results.get_or_compute(key, compute, self._wants(inspect_attention))
 

@@ -2,8 +2,8 @@
 
 INTRO = """# GABIC explorer
 Compare two learned image codecs on your own photo: **GABIC** (graph-based attention, ICIP 2024) and
-its baseline **Zou2022** (window attention). Both really compress the image into a bitstream and
-decode it again; everything below is measured on that run.
+its baseline **Zou2022** (window attention). Both really compress the image into a bitstream, and
+each picture is the one decoding that bitstream gives, bit for bit; everything below is measured on that run.
 """
 
 INPUT = """Drop or paste a photo, or pick a sample. Large photos are downscaled so the analysis stays

@@ -4,7 +4,8 @@
   what identifies a model in it (:func:`model_identity`, :func:`model_fingerprint`) and the
   stream-length limits that keep crafted bytes from crashing the decoder;
 - :mod:`~gabic.codec.coding`: :func:`compress` / :func:`decompress` with CompressAI's rANS coder,
-  their tensor-level forms, :func:`forward_reconstruction` (what the decoder must give),
+  their tensor-level forms, :func:`forward_reconstruction` (what the decoder must give), :func:`encode_and_reconstruct`
+  (the container and its decoded image in one pass),
   :func:`with_k` and :func:`with_quality`;
 - :mod:`~gabic.codec.layout`: the padding to a multiple of 64, where the image sits in it and
   which latent cells the y stream carries (:func:`coded_cells`);
@@ -19,6 +20,7 @@ from .coding import (
     compress_tensor,
     decompress,
     decompress_tensor,
+    encode_and_reconstruct,
     encode_tensor,
     exact_kernels,
     forward_reconstruction,
@@ -90,6 +92,7 @@ __all__ = [
     "crop_image",
     "decompress",
     "decompress_tensor",
+    "encode_and_reconstruct",
     "encode_tensor",
     "exact_kernels",
     "image_to_tensor",

@@ -73,8 +73,7 @@ class WindowAttention(WindowHeads):
     def forward(self, nodes: Tensor, mask: Tensor | None = None) -> Tensor:
         """``nodes`` ``(num_windows, n, C)``, ``mask`` ``(windows per image, n, n)`` or ``None``.
 
-        Eval mode takes PyTorch's fused ``scaled_dot_product_attention`` with ``B + M`` as one
-        additive mask (on a 2-core CPU about half the time of the spelled-out softmax), so the
+        Eval mode takes PyTorch's fused ``scaled_dot_product_attention`` (:meth:`_fused`), so the
         encoder, the decoder and an eval-mode forward see the same numbers; training mode spells
         it out (:meth:`attention_weights` does too; the two agree to float rounding).
         """
@@ -83,13 +82,31 @@ class WindowAttention(WindowHeads):
         if self.training:
             out = torch.matmul(self._weights(q, k, mask), v)
         else:
-            bias = self.position_bias().to(q.dtype)
-            if mask is not None:
-                bias = bias.unsqueeze(0) + mask.unsqueeze(1).to(q.dtype)  # (windows per image, heads, n, n)
-                if num_windows != bias.shape[0]:  # several images: one copy of the mask per image
-                    bias = bias.repeat(num_windows // bias.shape[0], 1, 1, 1)
-            out = F.scaled_dot_product_attention(q * self.scale, k, v, attn_mask=bias, scale=1.0)
+            out = self._fused(q * self.scale, k, v, mask)
         return self.proj(out.transpose(1, 2).reshape(num_windows, n, channels))
+
+    def _fused(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """``(num_windows, heads, n, d)``: ``softmax(q kᵀ + B + M) v`` by the fused kernel (on a
+        2-core CPU about half the time of the spelled-out softmax), ``q`` already scaled.
+
+        Only the windows that the shift wraps around (the last row and column of windows) have a
+        mask; the others take ``B`` alone, broadcast over windows, so no ``(windows, heads, n, n)``
+        bias is built for them (a 481×321 photo's 1/4-resolution block: 27 of 192 windows).
+        """
+        # (1, heads, n, n): a 3-d mask sends PyTorch 2.x's CPU attention to its slow unfused path
+        bias = self.position_bias().to(q.dtype).contiguous().unsqueeze(0)
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+        windows_per_image = mask.shape[0]
+        wrapped = mask.ne(0).flatten(1).any(1).repeat(q.shape[0] // windows_per_image)  # (num_windows,)
+        plain, masked = (~wrapped).nonzero().squeeze(1), wrapped.nonzero().squeeze(1)
+        out = torch.empty_like(q)
+        out[plain] = F.scaled_dot_product_attention(q[plain], k[plain], v[plain], attn_mask=bias, scale=1.0)
+        full_bias = bias + mask[masked % windows_per_image].unsqueeze(1).to(q.dtype)  # (masked, heads, n, n)
+        out[masked] = F.scaled_dot_product_attention(
+            q[masked], k[masked], v[masked], attn_mask=full_bias, scale=1.0
+        )
+        return out
 
     @torch.no_grad()
     def attention_weights(self, nodes: Tensor, mask: Tensor | None = None) -> Tensor:

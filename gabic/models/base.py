@@ -313,7 +313,9 @@ class ChannelwiseAttentionCodec(CompressionModel):
         Returns ``{"strings": [y_strings, z_strings], "shape": z.shape[-2:]}``
         with one y and one z string per image (all y slices share one stream).
         With ``with_likelihoods`` it also returns ``"likelihoods": {"y", "z"}``,
-        the same values an eval-mode ``forward`` gives.
+        the same values an eval-mode ``forward`` gives. ``"y_hat"`` ``(B, M, h, w)`` is the
+        quantised latent as the decoder will rebuild it, bit for bit (both sides run the same
+        slice loop on the same symbols): :meth:`reconstruct` of it is :meth:`decompress`'s image.
         """
         gains = self.rate_gains(quality)
         coded_cells = None if coded_cells is None else coded_cells.to(x.device)
@@ -342,7 +344,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
             y_hat_slice = gc.dequantize(y_q, mu)
             return y_hat_slice if coded_cells is None else fill_uncoded_cells(y_hat_slice, coded_cells)
 
-        self._code_slices(latent_means, latent_scales, y.shape[-2:], encode)
+        y_hat = self._code_slices(latent_means, latent_scales, y.shape[-2:], encode)
         cdf, cdf_lengths, offsets = self._rans_tables()
         y_strings = []
         for b in range(x.shape[0]):
@@ -353,7 +355,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
                 cdf, cdf_lengths, offsets,
             )  # fmt: skip
             y_strings.append(encoder.flush())
-        out: dict[str, object] = {"strings": [y_strings, z_strings], "shape": z.shape[-2:]}
+        out: dict[str, object] = {"strings": [y_strings, z_strings], "shape": z.shape[-2:], "y_hat": y_hat}
         if with_likelihoods:
             out["likelihoods"] = {"y": torch.cat(y_likelihoods, dim=1), "z": z_likelihoods}
         return out
@@ -391,4 +393,12 @@ class ChannelwiseAttentionCodec(CompressionModel):
             return y_hat_slice if coded_cells is None else fill_uncoded_cells(y_hat_slice, coded_cells)
 
         y_hat = self._code_slices(latent_means, latent_scales, latent_hw, decode)
-        return {"x_hat": self.synthesise(y_hat if gains is None else y_hat * gains[1])}
+        return {"x_hat": self.reconstruct(y_hat, quality)}
+
+    @torch.no_grad()
+    def reconstruct(self, y_hat: Tensor, quality: float | None = None) -> Tensor:
+        """The decoder's last step: ``x_hat = g_s(y_hat / gain)``, ``(B, M, h, w) -> (B, 3, 16h, 16w)``
+        (unclamped) for the ``y_hat`` that :meth:`decompress` rebuilds or :meth:`compress` returns
+        (at ``quality`` for a variable-rate model)."""
+        gains = self.rate_gains(quality)
+        return self.synthesise(y_hat if gains is None else y_hat * gains[1])

@@ -18,13 +18,14 @@ METRIC_HEADERS = ["model", "bpp (real)", "bpp (estimated)", "PSNR dB", "MS-SSIM"
 
 def metrics_rows(analyses: Sequence[Any]) -> list[list[Any]]:
     """One row of :data:`METRIC_HEADERS` per :class:`gabic.inspect.Analysis`, rounded for display
-    (MS-SSIM ``None`` where it is undefined: sides ≤ 160 px)."""
+    (MS-SSIM ``None`` where it is undefined: sides ≤ 160 px; decode ms ``None`` where the
+    analysis took its reconstruction from the encoder instead of decoding)."""
     rows = []
     for a in analyses:
         name = model_label(a) + (f" (k={a.k})" if a.k is not None else "")
         rows.append([name, round(a.bpp, 4), round(a.bpp_estimated, 4), round(a.psnr, 2),
                      None if math.isnan(a.ms_ssim) else round(a.ms_ssim, 4),
-                     round(a.encode_ms, 1), round(a.decode_ms, 1)])  # fmt: skip
+                     round(a.encode_ms, 1), None if math.isnan(a.decode_ms) else round(a.decode_ms, 1)])  # fmt: skip
     return rows
 
 

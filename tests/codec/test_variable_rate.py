@@ -40,6 +40,10 @@ def test_quality_is_recorded_in_hundredths_and_decoding_is_exact():
     with torch.no_grad():
         forward = model(padded, 2.54, coded_cells=codec.coded_cells(70, 90))["x_hat"]
     assert torch.equal(decoded, codec.crop_image(forward, unpad).clamp(0, 1))
+    for layout in codec.LAYOUTS:  # the image from the encoder's ŷ, at the recorded quality, either layout
+        data = codec.compress_tensor(model, x, layout=layout)
+        same, _, from_encoder = codec.encode_and_reconstruct(model, x, layout=layout)
+        assert same == data and torch.equal(from_encoder, codec.decompress_tensor(data, model)), layout
 
 
 def test_a_model_at_another_quality_decodes_the_recorded_one():

@@ -216,3 +216,19 @@ def test_analysis_reconstruction_is_what_the_decoder_gives(analyses, arch):
         expected = codec.crop_image(model(padded, coded_cells=cells)["x_hat"], unpad).clamp(0, 1)
     assert np.array_equal(decoded, (expected[0].permute(1, 2, 0) * 255).round().byte().numpy())
     assert np.array_equal(np.asarray(result.reconstruction), decoded)
+
+
+@pytest.mark.parametrize("arch", ["gabic", "zou2022"])
+def test_analysis_without_decoding_shows_the_same_image(analyses, arch):
+    """``decode=False`` (the app's way) takes the image from the encoder's ŷ: same bytes, same
+    pixels, same bit maps; only ``decode_ms`` is not measured."""
+    model, decoded = analyses[arch]
+    k = 3 if arch == "gabic" else None  # another k too: the copy with that k reconstructs
+    for kk in (None, k) if k else (None,):
+        reference = decoded if kk is None else analyze(model, decoded.original, k=kk)
+        fast = analyze(model, decoded.original, k=kk, decode=False)
+        assert fast.data == reference.data
+        assert np.array_equal(np.asarray(fast.reconstruction), np.asarray(reference.reconstruction))
+        assert np.array_equal(fast.y_bits, reference.y_bits) and fast.psnr == reference.psnr
+        assert math.isnan(fast.decode_ms) and fast.encode_ms > 0
+        assert np.array_equal(np.asarray(codec.decompress(fast.data, model)), np.asarray(fast.reconstruction))

@@ -190,10 +190,11 @@ def _loop_shifted_block(block: ShiftedWindowBlock, x: torch.Tensor) -> torch.Ten
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["spelled-out", "fused-eval"])
-@pytest.mark.parametrize(("window", "size"), [(4, (8, 12)), (8, (16, 16))])
+@pytest.mark.parametrize(("window", "size"), [(4, (8, 12)), (8, (16, 16)), (4, (16, 20)), (4, (4, 4))])
 def test_shifted_block_equals_per_window_loop(window, size, training):
-    """Both paths (training mode's softmax, eval mode's fused attention with the mask repeated
-    per image of the batch of two) against the per-window loop."""
+    """Both paths (training mode's softmax, eval mode's fused attention: the windows the shift
+    wraps with their mask, the others with the position bias alone, in a batch of two) against
+    the per-window loop."""
     torch.manual_seed(2)
     block = ShiftedWindowBlock(8, 2, window).train(training)
     with torch.no_grad():

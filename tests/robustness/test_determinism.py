@@ -31,6 +31,10 @@ def test_decode_equals_quantised_forward_bit_for_bit(tiny_models, width, height,
     expected = codec.crop_image(forward, unpad).clamp(0, 1)
     assert decoded.shape == x.shape
     assert torch.equal(decoded, expected), f"{width}x{height} {model.arch}"
+    # the encoder's own ŷ through g_s (what the app shows) is the decoder's image too
+    same_data, _, from_encoder = codec.encode_and_reconstruct(model, x)
+    assert same_data == data
+    assert torch.equal(from_encoder, decoded), f"{width}x{height} {model.arch}"
 
 
 def test_same_input_same_bytes_across_calls_and_models_instances(tiny_models):
