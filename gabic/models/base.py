@@ -28,12 +28,7 @@ BLOCK_NAMES: dict[str, str] = {
     "decoder 1/4": "g_s.5",
 }
 #: Downsampling factor between image pixels and each block's feature grid.
-BLOCK_STRIDES: dict[str, int] = {
-    "encoder 1/4": 4,
-    "encoder 1/16": 16,
-    "decoder 1/16": 16,
-    "decoder 1/4": 4,
-}
+BLOCK_STRIDES: dict[str, int] = {"encoder 1/4": 4, "encoder 1/16": 16, "decoder 1/16": 16, "decoder 1/4": 4}
 
 
 def _slice_transform(in_channels: int, widths: tuple[int, ...], out_channels: int) -> nn.Sequential:
