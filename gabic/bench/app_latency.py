@@ -1,6 +1,6 @@
 """The ``app`` part: what the explorer waits for on a new photo, a full :func:`gabic.inspect.analyze`
 with both shipped-configuration models at quality 2, as the app runs it (the reconstruction from the
-encoder's ``ŷ``: ``decode=False``)."""
+encoder's ``ŷ``: ``decode=False``), and each model's analysis with a real decode beside it."""
 
 from __future__ import annotations
 
@@ -46,5 +46,9 @@ def bench_app(device: str, settings: Settings) -> dict[str, Any]:
     for name, model in models.items():
         result[f"analyze_{name}"] = time_call(
             lambda m=model: analyze(m, photo, decode=False), device, settings.repeats, 0
+        )
+        # the same with a real decode of the container, for comparison
+        result[f"analyze_{name}_decoded"] = time_call(
+            lambda m=model: analyze(m, photo), device, settings.repeats, 0
         )
     return result

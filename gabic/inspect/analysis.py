@@ -115,8 +115,8 @@ def analyze(model: ChannelwiseAttentionCodec, image: object, k: int | None = Non
             attention can be read from ``blocks`` (each computed when first read).
         decode: decode the container to get the reconstruction (and ``decode_ms``); ``False``
             takes the same image from the encoder's own ``ŷ`` instead
-            (:func:`gabic.codec.encode_and_reconstruct`: equal bit for bit, about 15 % less
-            time) and leaves ``decode_ms`` ``nan``.
+            (:func:`gabic.codec.encode_and_reconstruct`: equal bit for bit, in less time) and
+            leaves ``decode_ms`` ``nan``.
 
     Returns:
         :class:`Analysis`. ``bpp`` is from the real bitstream; ``bpp_estimated``

@@ -166,6 +166,7 @@ def test_app_part_reads_nothing_outside_the_repository_and_python(monkeypatch):
     finally:
         recording[0] = False
     assert report["app"]["size"] == [64, 64] and report["app"]["analyze_both"]["median_ms"] > 0
+    assert report["app"]["decode"] is False and report["app"]["analyze_gabic-small_decoded"]["median_ms"] > 0
     assert opened, "the audit hook saw no file opened"
     outside = [p for p in opened if not any(p.is_relative_to(folder) for folder in allowed)]
     assert outside == []
