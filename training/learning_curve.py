@@ -3,10 +3,13 @@
     python training/learning_curve.py
 
 Reads the run records ``training/runs/<arch>-small-vr-cpu<round>.json`` (every round there is,
-from 7 on) and, where they exist, ``results/bsds500-val/bd-<arch>-vr-r<round>-vs-r<round - 1>.json``.
+from 7 on) and, where they exist, ``results/bsds500-val/bd-<arch>-vr-r<round>-vs-r<parent>.json``, where
+the parent is the round whose files this round started from (its record's ``parent_record``; the
+round before, except where a round's folders were gone and it started from the shipped files).
 Per round:
 
-- steps, and the steps of all variable-rate rounds up to this one;
+- steps, and the steps of all variable-rate rounds in its line (this one, its parent, the parent's
+  parent, …);
 - the training loss: the mean over the logged steps in the last 10 % of the run's steps (the
   record's ``tail``), at whatever qualities those steps drew;
 - the training loss at the validation's quality mix: the validation loss is the geometric mean of
@@ -17,7 +20,7 @@ Per round:
   (from the spread of the ratios);
 - the validation loss (24 centre crops of BSDS500 val) at the selected step (the lowest), and the
   gap: validation − training at the validation's mix;
-- the BD-rate on PSNR of this round against the round before on the first 24 val photos with real
+- the BD-rate on PSNR of this round against its parent on the first 24 val photos with real
   bitstreams, as the results file says (— where there is none);
 
 and under the table the least-squares slope of the gap over the rounds, with its standard error.
@@ -50,6 +53,12 @@ def rounds(arch: str, records: Path = RECORDS) -> list[tuple[int, dict[str, Any]
         if match:
             found.append((int(match.group(1)), json.loads(path.read_text())))
     return sorted(found, key=lambda item: item[0])
+
+
+def parent_round(record: dict[str, Any]) -> int | None:
+    """The variable-rate round whose files ``record``'s run started from (``None``: another kind)."""
+    match = re.search(r"-vr-cpu(\d+)\.json$", str(record.get("lineage", {}).get("parent_record") or ""))
+    return int(match.group(1)) if match else None
 
 
 def validation_at(losses: dict[int, float], quality: float) -> float:
@@ -97,18 +106,21 @@ def gap_trend(points: list[tuple[int, float, float]]) -> tuple[float, float] | N
 def table(arch: str, records: Path = RECORDS, results: Path = BD_RESULTS) -> list[str]:
     lines = [f"**{arch}-small-vr**", "",
              "| round | steps | cumulative | train loss, last 10 % | train at val mix | "
-             "val loss (step) | gap val − train | BD-rate vs round before |",
+             "val loss (step) | gap val − train | BD-rate vs its parent round |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    cumulative, previous, gaps = 0, None, []
+    line_steps: dict[int, int] = {}  # round -> steps of its line
+    previous, gaps = None, []
     for number, record in rounds(arch, records):
         row = round_numbers(record)
-        cumulative += row["steps"]
+        parent = parent_round(record)
+        parent = parent if parent in line_steps else previous
+        cumulative = line_steps[number] = line_steps.get(parent, 0) + row["steps"]
         if row["train_mix"] is None:
             mix, gap = "n/a", row["val"] - row["train"]
         else:
             mix, gap = f"{row['train_mix']:.3f} ± {row['train_mix_se']:.3f}", row["val"] - row["train_mix"]
             gaps.append((number, gap, row["train_mix_se"]))
-        bd = bd_rate(arch, number, previous, results) if previous is not None else None
+        bd = bd_rate(arch, number, parent, results) if parent is not None else None
         cells = [str(number), f"{row['steps']:,}", f"{cumulative:,}",
                  f"{row['train']:.3f} ({row['tail_steps']} steps)", mix,
                  f"{row['val']:.3f} ({row['selected_step']:,})", f"{gap:+.3f}",

@@ -315,3 +315,30 @@ def test_gap_trend_is_the_least_squares_slope_with_its_error():
     slope, se = learning_curve.gap_trend([(7, 0.1, 0.05), (8, 0.3, 0.05), (9, 0.5, 0.05)])
     assert slope == pytest.approx(0.2) and se == pytest.approx(0.05 * math.sqrt(2) / 2)
     assert learning_curve.gap_trend([(7, 0.1, 0.05), (8, 0.3, 0.05)]) is None
+
+
+def test_learning_curve_follows_each_round_to_the_files_it_started_from(tmp_path):
+    """A round that started from an older round's files (its own parent's folders were gone)
+    counts that line's steps and is compared with that round."""
+    validation = [{"loss": 2.0, "step": 100}]
+    parents = {
+        7: None,
+        8: "training/runs/gabic-small-vr-cpu7.json",
+        9: "training/runs/gabic-small-vr-cpu7.json",
+    }
+    for number, parent in parents.items():
+        record = {"final_step": 100 * number, "validation": validation, "tail": {"loss": [1.9, 1.8]},
+                  "lineage": {"parent_record": parent}}  # fmt: skip
+        (tmp_path / f"gabic-small-vr-cpu{number}.json").write_text(json.dumps(record))
+    comparison = {"comparisons": [{"bd_rate_psnr": -1.25}]}
+    (tmp_path / "bd-gabic-vr-r9-vs-r7.json").write_text(json.dumps(comparison))
+    (tmp_path / "bd-gabic-vr-r9-vs-r8.json").write_text(json.dumps({"comparisons": [{"bd_rate_psnr": -9.0}]}))
+    assert learning_curve.parent_round({"lineage": {"parent_record": parents[9]}}) == 7
+    rows = [
+        line.split(" | ")
+        for line in learning_curve.table("gabic", tmp_path, tmp_path)
+        if line.startswith("| ")
+    ]
+    by_round = {row[0].strip("| "): row for row in rows[1:]}
+    assert by_round["8"][2] == "1 500" and by_round["9"][2] == "1 600"  # 700 + 900, not 700 + 800 + 900
+    assert by_round["9"][-1] == "−1.2 % |" and by_round["8"][-1] == "— |"
