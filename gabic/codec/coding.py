@@ -171,8 +171,8 @@ def encode_tensor(
     """Like :func:`compress_tensor`; optionally also returns the y/z likelihoods of the
     padded image (as an eval-mode forward with the same ``coded_cells`` computes them; 1 for
     the elements left out), from the same pass."""
-    data, out = _encode(model, x, with_likelihoods, pad, layout)
-    return data, out.get("likelihoods")
+    data, likelihoods, _ = _encode(model, x, with_likelihoods, pad, layout, reconstruct=False)
+    return data, likelihoods
 
 
 def encode_and_reconstruct(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool = False,
@@ -183,39 +183,33 @@ def encode_and_reconstruct(model: ChannelwiseAttentionCodec, x: Tensor, with_lik
     which the decoder rebuilds bit for bit from the streams. Equal to :func:`decompress_tensor`
     of the container exactly (tests check it); it saves the decoder's hyper-synthesis, its
     channel-wise slice loop and the rANS decoding (``python -m gabic bench --only app`` times both)."""
-    data, out = _encode(model, x, with_likelihoods, pad, layout)
-    height, width = x.shape[-2:]
-    quality = model_identity(model)[1] if model.config.variable_rate else None  # as the container records
-    with torch.no_grad(), exact_kernels():
-        x_hat = model.reconstruct(out["y_hat"], quality)
-    unpad = tuple(-p for p in padding(height, width, written_layout(height, width, layout)))
-    return data, out.get("likelihoods"), crop_image(x_hat, unpad).clamp(0, 1)
+    return _encode(model, x, with_likelihoods, pad, layout, reconstruct=True)
 
 
-def _encode(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool, pad: str,
-            layout: str) -> tuple[bytes, dict[str, object]]:  # fmt: skip
-    """The container of ``x`` and :meth:`ChannelwiseAttentionCodec.compress`'s output."""
+def _encode(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool, pad: str, layout: str,
+            reconstruct: bool) -> tuple[bytes, dict[str, Tensor] | None, Tensor | None]:  # fmt: skip
+    """The container of ``x``, the likelihoods (with ``with_likelihoods``) and, with ``reconstruct``,
+    the decoder's image from the encoder's ``ŷ`` (at the quality the container records, cropped
+    as :func:`decompress_tensor` crops)."""
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
     height, width = x.shape[-2:]
     _check_size(width, height)
     device = _prepare(model)
     layout = written_layout(height, width, layout)
-    padded, _ = pad_image(x.to(device), pad, layout)
+    padded, unpad = pad_image(x.to(device), pad, layout)
     model_id, quality = model_identity(model)
-    variable_rate = model.config.variable_rate
+    coded = quality if model.config.variable_rate else None
     cells = coded_cells(height, width, layout, device)
+    x_hat = None
     with torch.no_grad(), exact_kernels():
-        out = model.compress(
-            padded,
-            with_likelihoods=with_likelihoods,
-            quality=quality if variable_rate else None,
-            coded_cells=cells,
-        )
+        out = model.compress(padded, with_likelihoods=with_likelihoods, quality=coded, coded_cells=cells)
+        if reconstruct:
+            x_hat = crop_image(model.reconstruct(out["y_hat"], coded), unpad).clamp(0, 1)
     data = pack_container(model_id, quality, current_k(model), model_fingerprint(model), width, height,
                           z_stream=out["strings"][1][0], y_stream=out["strings"][0][0],
-                          variable_rate=variable_rate, compact=layout == "compact")  # fmt: skip
-    return data, out
+                          variable_rate=model.config.variable_rate, compact=layout == "compact")  # fmt: skip
+    return data, out.get("likelihoods"), x_hat
 
 
 def decompress_tensor(data: bytes, model: ChannelwiseAttentionCodec) -> Tensor:
