@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,12 @@ class App:
         problem = self.explorer.source.problem()
         if problem:
             raise FileNotFoundError(problem)
+        start = time.perf_counter()
         session = self.new_session(source, sample)
-        return session, self.render(session, quality, k, block, head, part, progress, inspector=inspector)
+        views = self.render(session, quality, k, block, head, part, progress, inspector=inspector)
+        # for the operator, and for tests/e2e/probe_upload.py (where an upload's time goes)
+        log.info("new image %s: views ready in %.3f s", session.image.describe(), time.perf_counter() - start)
+        return session, views
 
     def load_upload(self, source: Any, previous: Any, quality: int, k: int, block: str, head: str, part: str,
                     progress: Any = None, inspector: bool = True) -> tuple[Any, dict[str, Any]]:  # fmt: skip

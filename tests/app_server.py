@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +24,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+#: The app's log line at the end of a new image's handler (app.handlers.App.load_image).
+READY = re.compile(r"^(\S+ \S+) gabic\.app INFO new image .*: views ready in ([0-9.]+) s$")
+
+
+def handler_times(log: str) -> list[tuple[float, float]]:
+    """``(start, end)`` wall-clock times of every new image's handler in the text of the server's log."""
+    times = []
+    for line in log.splitlines():
+        found = READY.match(line)
+        if found:
+            end = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            times.append((end - float(found.group(2)), end))
+    return times
 
 
 def free_port() -> int:

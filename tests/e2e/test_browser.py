@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app  # noqa: E402,F401 (bench_app imports them)
+from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, handler_times, running_app  # noqa: E402,F401 (bench_app imports them)
 from helpers import random_image  # noqa: E402
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -93,6 +93,9 @@ def test_upload_scrub_and_click(chromium: object, served: tuple[str, int, Callab
         for plot in ("#bits_gabic", "#bits_zou", "#bits_diff"):
             page.locator(f"{plot} img").wait_for(state="visible")
         page.screenshot(path=str(SCREENSHOTS / "01-uploaded.png"), full_page=True)
+        # the log line the upload probe times the handler by (tests/e2e/probe_upload.py)
+        handled = handler_times(server_log())
+        assert handled and 0 < handled[-1][1] - handled[-1][0] < TIMEOUT_MS / 1000
 
         slider = page.locator("#quality input[type=range]")
         step = float(slider.get_attribute("step") or 1)

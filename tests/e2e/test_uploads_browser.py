@@ -16,12 +16,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app_server import ROOT  # noqa: E402
+from app_server import CHROMIUM, ROOT  # noqa: E402
 from upload_files import PREVIOUS_NOTE, SENTENCES, Uploads, make_uploads  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 TIMEOUT_MS = 120_000
 #: What Gradio's page says, before sending anything, for a file over the server's max_file_size.
 GRADIO_SIZE_LIMIT = 'File(s) exceed the maximum allowed size of 25.0 Mb: "large.png"'
