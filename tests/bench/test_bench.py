@@ -182,9 +182,10 @@ def test_a_photo_file_is_used_as_given(tmp_path):
 
 
 def test_committed_reports_still_print_and_compare(capsys):
-    # browser-*.json and app-speed-*.json are the app's benchmarks (the former bench_browser.py and
-    # tests/e2e/bench_app.py), other formats
-    files = sorted(p for p in RESULTS.glob("*.json") if not p.name.startswith(("browser-", "app-speed-")))
+    # browser-*.json, app-speed-*.json and upload-probe-*.json are the app's benchmarks and probe (the
+    # former bench_browser.py, tests/e2e/bench_app.py and tests/e2e/probe_upload.py), other formats
+    app_files = ("browser-", "app-speed-", "upload-probe-")
+    files = sorted(p for p in RESULTS.glob("*.json") if not p.name.startswith(app_files))
     assert files, "no committed benchmark reports"
     for path in files:
         report = json.loads(path.read_text())
