@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_server import ROOT, handler_times, running_app  # noqa: E402
-from bench_app import HEIGHT, PAINTED, TIMEOUT_MS, WIDTH, cpu_flags, photo, wait_new, wait_text  # noqa: E402
+from bench_app import HEIGHT, TIMEOUT_MS, WIDTH, cpu_flags, photo, upload_until_drawn, wait_text  # noqa: E402
 from test_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -160,14 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
         for i in range(args.uploads):
             path = work / f"probe-{i}.png"
             photo(40 + i).save(path)
-            before = page.locator("#metrics").text_content()
-            start = time.time()
-            page.locator("#upload input[type=file]").set_input_files(str(path))
-            wait_new(page, "#metrics", before)
-            wait_text(page, "#status", f"Analysed {WIDTH}×{HEIGHT} px at q2[.]")
-            page.locator("#bits_diff img").wait_for(state="visible")
-            page.evaluate(PAINTED)
-            marks.append((start, time.time()))
+            marks.append(upload_until_drawn(page, path))
             time.sleep(args.pause)
         server_after, browser_after = thread_cpu(server.pid), chromium_cpu()
         if cdp is not None:
