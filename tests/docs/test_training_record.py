@@ -14,9 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "training" / "runs"
 FORMAT = "gabic-explorer/run-record/1"
-#: Bytes one record may take, and all of training/runs together.
+#: Bytes one record may take, and all of training/runs together (62 records took 723 kB after round
+#: 19; each variable-rate round adds two of about 13 kB: room for about ten more rounds).
 RECORD_LIMIT = 32_000
-RUNS_LIMIT = 700_000
+RUNS_LIMIT = 1_000_000
 #: Points of a curve, at most (record_run.CURVE_POINTS may only be lowered below this).
 CURVE_LIMIT = 200
 
