@@ -5,6 +5,7 @@
 #   training/evaluate_val.sh classic          # JPEG, WebP, AVIF (Pillow)
 #   training/evaluate_val.sh vr DIR SUFFIX    # DIR/{arch}-small{SUFFIX}.safetensors at q1..q4, --pad edge
 #                                             # (LAYOUT=reference: that layout, results named *-reference.json)
+#   training/evaluate_val.sh search           # encoder search (EFFORT steps, default 30) against none
 #   training/evaluate_val.sh bd               # BD-rate tables of whatever results exist
 # One thread per run; results in results/bsds500-val/. Selection never looks at Kodak.
 # IMAGES (default 24) limits each run to the first photos of val by name: the session that made the
@@ -44,6 +45,25 @@ vr)
         $PY -W ignore -m gabic eval "$DATA/bsds500/val" --max-images "$IMAGES" --layout "$layout" \
             --model "$dir/$arch-small$suffix.safetensors" --quality 1 2 3 4 --name "$arch-small$suffix" --threads 1 --no-progress \
             --output "$OUT/$arch-small$suffix$tag.json" > "$OUT/$arch-small$suffix$tag.log" 2>&1 &
+    done
+    wait
+    ;;
+search)
+    # encoder search (gabic.codec.search) against none: the shipped variable-rate models at q1..q4,
+    # compact layout, EFFORT steps (default 30) and 0 on the first IMAGES photos, then the BD-rate
+    # of the search against none (results/bsds500-val/{arch}-small-vr-effort{0,EFFORT}.json,
+    # bd-{arch}-vr-effort{EFFORT}-vs-0.json); one thread per model, both models side by side
+    effort=${EFFORT:-30}
+    for arch in gabic zou2022; do
+        (
+            for e in 0 "$effort"; do
+                $PY -W ignore -m gabic eval "$DATA/bsds500/val" --max-images "$IMAGES" --model "$arch-small-vr" \
+                    --quality 1 2 3 4 --effort "$e" --name "$arch-small-vr effort $e" --threads 1 --no-progress \
+                    --output "$OUT/$arch-small-vr-effort$e.json" > "$OUT/$arch-small-vr-effort$e.log" 2>&1
+            done
+            $PY -m gabic bdrate "$OUT/$arch-small-vr-effort0.json" "$OUT/$arch-small-vr-effort$effort.json" \
+                --output "$OUT/bd-$arch-vr-effort$effort-vs-0.json" > /dev/null
+        ) &
     done
     wait
     ;;

@@ -1,7 +1,7 @@
 """Benchmark GABIC against Zou2022: paper Table 1 by a command, plus per-block, app-level and
 training-step costs.
 
-Parts (``--only a,b``; default all but ``profile``):
+Parts (``--only a,b``; default all but ``data``, ``search`` and ``profile``):
 
 - ``model``: parameters and parameter memory (no timing).
 - ``flops``: FLOPs of one forward pass (``torch.utils.flop_counter.FlopCounterMode``; counts
@@ -22,6 +22,9 @@ Parts (``--only a,b``; default all but ``profile``):
   configuration where the weights are missing).
 - ``train``: one optimizer step of the shipped configuration (batch 8×128², R-D loss, gradient
   clipping, Adam, auxiliary loss and its optimizer).
+- ``search`` (only when asked for): encoder search (:mod:`gabic.codec.search`) with both shipped
+  variable-rate models at quality 2 on the photo of ``app``: encode time, size and PSNR at effort 0
+  and 30.
 - ``profile`` (only when asked for): :mod:`torch.profiler` tables of the graph core (dense and
   PyG paths) and of the window attention at the 1/4-scale block, inference shape (forward) and
   training shape (forward+backward).
@@ -50,7 +53,8 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser = parser or argparse.ArgumentParser(prog="python -m gabic bench", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the list of parts as written
     parser.add_argument(
-        "--only", help=f"comma-separated parts of {','.join(PARTS)} (default: all but data and profile)"
+        "--only",
+        help=f"comma-separated parts of {','.join(PARTS)} (default: all but data, search and profile)",
     )
     parser.add_argument("--configs", help="comma-separated: paper, small (shipped) or JSON files of ModelConfig "
                         "fields (default paper,small; small with --quick)")  # fmt: skip

@@ -49,6 +49,12 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             lines.append(f"data  {r['workers']} workers, batch {data['batch']}x{data['patch']}^2 against a "
                          f"{data['step_ms']:.0f} ms step: {r['images_per_s']:.1f} img/s, "
                          f"waiting for data {100 * r['data_wait_share']:.0f} %")  # fmt: skip
+    search = report.get("search")
+    if search:
+        for r in search["rows"]:
+            lines.append(f"search {r['model']:<18}{search['size'][0]}x{search['size'][1]} q{search['quality']:g} "
+                         f"effort {r['effort']:>3}: encode {_fmt_ms(r['encode'])} ms, {r['bpp']:.4f} bpp, "
+                         f"{r['psnr']:.2f} dB")  # fmt: skip
     return lines
 
 

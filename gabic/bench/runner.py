@@ -19,11 +19,13 @@ from .data_pipeline import bench_data
 from .inputs import ARCHS, Settings, machine_description
 from .model_level import MODEL_PARTS, bench_model_level
 from .report import summarise
+from .search import bench_search
 from .train_step import bench_train
 
-PARTS = ("model", "flops", "forward", "codec", "memory", "blocks", "core", "app", "train", "data", "profile")
-#: Parts run when none are named (``profile`` prints long tables: ask for it).
-DEFAULT_PARTS = tuple(part for part in PARTS if part not in ("data", "profile"))
+PARTS = ("model", "flops", "forward", "codec", "memory", "blocks", "core", "app", "train", "data", "search",
+         "profile")  # fmt: skip
+#: Parts run when none are named (``profile`` prints long tables, ``search`` takes minutes: ask for them).
+DEFAULT_PARTS = tuple(part for part in PARTS if part not in ("data", "search", "profile"))
 DEFAULT_CONFIGS = ("paper", "small")
 #: ``quick=True``: a smoke run (settings not given explicitly come from here; configuration
 #: ``small``; without named parts, no ``memory`` and no ``app``).
@@ -134,6 +136,9 @@ def report_device(report: dict[str, Any], device: str, parts: set[str], configs:
     if "data" in parts and "data" not in report:  # the pipeline runs on the CPU: once per report
         log("[bench] training data pipeline against a synthetic step", flush=True)
         report["data"] = bench_data()
+    if "search" in parts:
+        log(f"[bench] encoder search {device}", flush=True)
+        report["search"] = bench_search(device, settings)
     if "profile" in parts:
         for config in configs:
             report.setdefault("profile", []).extend(profile_core(config, device, settings, verbose))

@@ -7,6 +7,9 @@
   their tensor-level forms, :func:`forward_reconstruction` (what the decoder must give), :func:`encode_and_reconstruct`
   (the container and its decoded image in one pass),
   :func:`with_k` and :func:`with_quality`;
+- :mod:`~gabic.codec.search`: encoder search (``effort=``): the latents of one image refined on
+  its own rate-distortion loss before they are coded (:func:`search_latents`); same decoder,
+  same container;
 - :mod:`~gabic.codec.layout`: the padding to a multiple of 64, where the image sits in it and
   which latent cells the y stream carries (:func:`coded_cells`);
 - :mod:`~gabic.codec.images`: the policy for what counts as an input image.
@@ -60,8 +63,11 @@ from .layout import (
     padding,
     written_layout,
 )
+from .search import MAX_EFFORT, search_latents
 
 __all__ = [
+    "MAX_EFFORT",
+    "search_latents",
     "DEFAULT_PAD",
     "KNOWN_VERSIONS",
     "LATENT_STRIDE",

@@ -41,6 +41,7 @@ from .container import (
 )
 from .images import image_to_tensor, load_image, tensor_to_image
 from .layout import DEFAULT_LAYOUT, DEFAULT_PAD, coded_cells, crop_image, pad_image, padding, written_layout
+from .search import search_latents
 
 
 def _check_size(width: int, height: int) -> None:
@@ -154,11 +155,12 @@ def _prepare(model: ChannelwiseAttentionCodec) -> torch.device:
 
 
 def compress_tensor(model: ChannelwiseAttentionCodec, x: Tensor, pad: str = DEFAULT_PAD,
-                    layout: str = DEFAULT_LAYOUT) -> bytes:  # fmt: skip
+                    layout: str = DEFAULT_LAYOUT, effort: int = 0) -> bytes:  # fmt: skip
     """Encode one ``(1, 3, H, W)`` image in [0, 1] into a container (``pad``: see :func:`pad_image`,
     ``layout``: :mod:`~gabic.codec.layout`). A variable-rate model codes at its ``quality``
-    (:func:`~gabic.codec.container.coded_quality`)."""
-    return encode_tensor(model, x, pad=pad, layout=layout)[0]
+    (:func:`~gabic.codec.container.coded_quality`). ``effort``: steps of encoder search
+    (:mod:`~gabic.codec.search`; 0, the default, codes the analysis as it is)."""
+    return encode_tensor(model, x, pad=pad, layout=layout, effort=effort)[0]
 
 
 def encode_tensor(
@@ -167,30 +169,31 @@ def encode_tensor(
     with_likelihoods: bool = False,
     pad: str = DEFAULT_PAD,
     layout: str = DEFAULT_LAYOUT,
+    effort: int = 0,
 ) -> tuple[bytes, dict[str, Tensor] | None]:
     """Like :func:`compress_tensor`; optionally also returns the y/z likelihoods of the
     padded image (as an eval-mode forward with the same ``coded_cells`` computes them; 1 for
     the elements left out), from the same pass."""
-    data, likelihoods, _ = _encode(model, x, with_likelihoods, pad, layout, reconstruct=False)
+    data, likelihoods, _ = _encode(model, x, with_likelihoods, pad, layout, reconstruct=False, effort=effort)
     return data, likelihoods
 
 
 def encode_and_reconstruct(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool = False,
-                           pad: str = DEFAULT_PAD, layout: str = DEFAULT_LAYOUT,
+                           pad: str = DEFAULT_PAD, layout: str = DEFAULT_LAYOUT, effort: int = 0,
                            ) -> tuple[bytes, dict[str, Tensor] | None, Tensor]:  # fmt: skip
     """:func:`encode_tensor` and the image that decoding its container gives, ``(1, 3, H, W)`` in
     [0, 1], without decoding it: the decoder's last step (``g_s``) run on the encoder's own ``ŷ``,
     which the decoder rebuilds bit for bit from the streams. Equal to :func:`decompress_tensor`
     of the container exactly (tests check it); it saves the decoder's hyper-synthesis, its
     channel-wise slice loop and the rANS decoding (``python -m gabic bench --only app`` times both)."""
-    return _encode(model, x, with_likelihoods, pad, layout, reconstruct=True)
+    return _encode(model, x, with_likelihoods, pad, layout, reconstruct=True, effort=effort)
 
 
 def _encode(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool, pad: str, layout: str,
-            reconstruct: bool) -> tuple[bytes, dict[str, Tensor] | None, Tensor | None]:  # fmt: skip
+            reconstruct: bool, effort: int = 0) -> tuple[bytes, dict[str, Tensor] | None, Tensor | None]:  # fmt: skip
     """The container of ``x``, the likelihoods (with ``with_likelihoods``) and, with ``reconstruct``,
     the decoder's image from the encoder's ``ŷ`` (at the quality the container records, cropped
-    as :func:`decompress_tensor` crops)."""
+    as :func:`decompress_tensor` crops); ``effort`` steps of :func:`~gabic.codec.search.search_latents`."""
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
     height, width = x.shape[-2:]
@@ -202,8 +205,12 @@ def _encode(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool,
     coded = quality if model.config.variable_rate else None
     cells = coded_cells(height, width, layout, device)
     x_hat = None
+    latents = None
+    if effort:
+        latents = search_latents(model, padded, x.to(device), unpad, coded, cells, int(effort))
     with torch.no_grad(), exact_kernels():
-        out = model.compress(padded, with_likelihoods=with_likelihoods, quality=coded, coded_cells=cells)
+        out = model.compress(padded, with_likelihoods=with_likelihoods, quality=coded, coded_cells=cells,
+                             latents=latents)  # fmt: skip
         if reconstruct:
             x_hat = crop_image(model.reconstruct(out["y_hat"], coded), unpad).clamp(0, 1)
     data = pack_container(model_id, quality, current_k(model), model_fingerprint(model), width, height,
@@ -267,11 +274,12 @@ def forward_reconstruction(model: ChannelwiseAttentionCodec, x: Tensor, pad: str
 
 
 def compress(model: ChannelwiseAttentionCodec, image: object, pad: str = DEFAULT_PAD,
-             layout: str = DEFAULT_LAYOUT) -> bytes:  # fmt: skip
+             layout: str = DEFAULT_LAYOUT, effort: int = 0) -> bytes:  # fmt: skip
     """Compress ``image`` (PIL image, path, bytes or array; see :func:`gabic.codec.load_image`);
     ``pad`` is the padding rule (:func:`pad_image`), ``layout`` where the image sits in the padded
-    canvas and which latent cells are coded (:mod:`~gabic.codec.layout`)."""
-    return compress_tensor(model, image_to_tensor(load_image(image)), pad, layout)
+    canvas and which latent cells are coded (:mod:`~gabic.codec.layout`), ``effort`` the steps of
+    encoder search (:mod:`~gabic.codec.search`: fewer bits for more encoder time; 0 = none)."""
+    return compress_tensor(model, image_to_tensor(load_image(image)), pad, layout, effort)
 
 
 def decompress(data: bytes, model: ChannelwiseAttentionCodec | None = None) -> Image.Image:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from .. import codec, zoo
 from ..codec.images import image_to_tensor, list_images, load_image
+from ..codec.search import effort_argument
 from ..metrics import msssim, psnr
 from ..records import write_json
 from . import classic
@@ -67,18 +68,22 @@ def _clean(obj: Any) -> Any:
 
 
 def evaluate_model_on_image(model: torch.nn.Module, image: Any, check: bool = True,
-                            pad: str = codec.DEFAULT_PAD, layout: str = codec.DEFAULT_LAYOUT
-                            ) -> dict[str, Any]:  # fmt: skip
-    """Real encode + decode of one image (padded by ``pad`` in ``layout``); returns its metrics
-    (times in ms)."""
+                            pad: str = codec.DEFAULT_PAD, layout: str = codec.DEFAULT_LAYOUT,
+                            effort: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Real encode + decode of one image (padded by ``pad`` in ``layout``, ``effort`` steps of
+    encoder search); returns its metrics (times in ms). The check compares the decoded image with
+    the forward reconstruction, or with ``effort`` (whose latents no forward pass gives) with the
+    encoder's own reconstruction (:func:`~gabic.codec.encode_and_reconstruct`)."""
     x = image_to_tensor(load_image(image))
     height, width = x.shape[-2:]
     pixels = height * width
     device = next(model.parameters()).device
     _sync(device)
     start = time.perf_counter()
-    data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True, pad=pad,
-                                            layout=layout)  # fmt: skip
+    if effort:
+        data, likelihoods, from_encoder = codec.encode_and_reconstruct(model, x, True, pad, layout, effort)
+    else:
+        data, likelihoods = codec.encode_tensor(model, x, with_likelihoods=True, pad=pad, layout=layout)
     _sync(device)
     encode_ms = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
@@ -100,7 +105,7 @@ def evaluate_model_on_image(model: torch.nn.Module, image: Any, check: bool = Tr
         "height": height,
     }
     if check:
-        forward = codec.forward_reconstruction(model, x, pad, layout).cpu()
+        forward = from_encoder.cpu() if effort else codec.forward_reconstruction(model, x, pad, layout).cpu()
         difference = float((forward - x_hat).abs().max())
         result["decode_max_abs_diff"] = difference
         result["decode_matches_forward"] = difference <= DECODE_TOLERANCE
@@ -144,17 +149,19 @@ def evaluate_models(args: argparse.Namespace, images: list[Path]) -> dict[str, A
         label = (f"{model_id} {codec.format_quality(model_quality)}" if model_quality
                  else f"{model_id} ({Path(spec).name})")  # fmt: skip
         if not args.no_warmup:  # first call builds rANS tables and warms the allocator
-            evaluate_model_on_image(model, images[0], False, args.pad, args.layout)
+            evaluate_model_on_image(model, images[0], False, args.pad, args.layout)  # (no search: warm-up)
         per_image = []
         for path in tqdm(images, desc=label, unit="img", disable=args.no_progress):
             per_image.append(
                 {
                     "image": path.name,
-                    **evaluate_model_on_image(model, path, not args.no_check, args.pad, args.layout),
+                    **evaluate_model_on_image(
+                        model, path, not args.no_check, args.pad, args.layout, args.effort
+                    ),  # fmt: skip
                 }
             )
         points.append({"model": spec, "model_id": model_id, "arch": model.arch, "quality": model_quality,
-                       "pad": args.pad, "layout": args.layout,
+                       "pad": args.pad, "layout": args.layout, "effort": args.effort,
                        "k": model.k if model.arch == "gabic" else None,
                        **_summarise(per_image), "per_image": per_image})  # fmt: skip
         description.append(label)
@@ -227,6 +234,12 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser.add_argument("--layout", choices=codec.LAYOUTS, default=codec.DEFAULT_LAYOUT,
                         help="compact (default): image in the top-left corner, latent cells more than one "
                         "cell beyond it not coded; reference: padding split evenly, every cell coded")  # fmt: skip
+    parser.add_argument(
+        "--effort",
+        type=effort_argument,
+        default=0,
+        help="steps of encoder search per image (gabic.codec.search; default 0: none)",
+    )
     parser.add_argument("--arch", choices=["gabic", "zou2022"], help="architecture of a .pth.tar checkpoint")
     parser.add_argument("--k", type=int, help="GABIC neighbours per node (default: trained k)")
     parser.add_argument("--qualities", type=int, nargs="+", help="classic-codec qualities (0..100)")

@@ -254,7 +254,7 @@ def entropy_view(
     gc = model.gaussian_conditional
     with torch.no_grad(), codec.exact_kernels():
         gains = model.rate_gains(quality)
-        y, z = model._analyse(padded, gains)
+        y, z = model.analyse(padded, gains)
         z_likelihoods = model.entropy_bottleneck(z, training=False)[1]
         medians = model._z_medians()
         z_hat = torch.round(z - medians) + medians

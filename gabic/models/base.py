@@ -165,7 +165,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
             y_hat = y_hat.contiguous(memory_format=torch.channels_last)
         return self.g_s(y_hat)
 
-    def _analyse(self, x: Tensor, gains: tuple[Tensor, ...] | None) -> tuple[Tensor, Tensor]:
+    def analyse(self, x: Tensor, gains: tuple[Tensor, ...] | None) -> tuple[Tensor, Tensor]:
         """Latent ``y = g_a(x)`` and hyper-latent ``z = h_a(y)`` as the codec entropy-codes them:
         each scaled by its gain (``gains[0]``, ``gains[2]`` of :meth:`rate_gains`) when there are gains."""
         y = self.g_a(x)
@@ -296,14 +296,16 @@ class ChannelwiseAttentionCodec(CompressionModel):
 
     @torch.no_grad()
     def compress(self, x: Tensor, with_likelihoods: bool = False, quality: float | None = None,
-                 coded_cells: Tensor | None = None) -> dict[str, object]:  # fmt: skip
+                 coded_cells: Tensor | None = None, latents: tuple[Tensor, Tensor] | None = None
+                 ) -> dict[str, object]:  # fmt: skip
         """Encode ``x`` (``(B, 3, H, W)``, H and W multiples of 64) to rANS streams
         (at ``quality`` for a variable-rate model).
 
         ``coded_cells``: ``(H/16, W/16)`` bool, a rectangle of latent cells whose elements the
         y stream carries (default: all). The other cells cost no bits: after each slice both
         sides set them to the nearest coded cell's ``ŷ``. The codec passes the image's cells and
-        one ring around them (:func:`gabic.codec.coded_cells`).
+        one ring around them (:func:`gabic.codec.coded_cells`). ``latents``: ``(y, z)`` to code
+        instead of :meth:`analyse` of ``x``, scaled as it returns them (an encoder search's result).
 
         Returns ``{"strings": [y_strings, z_strings], "shape": z.shape[-2:]}``
         with one y and one z string per image (all y slices share one stream).
@@ -314,7 +316,7 @@ class ChannelwiseAttentionCodec(CompressionModel):
         """
         gains = self.rate_gains(quality)
         coded_cells = None if coded_cells is None else coded_cells.to(x.device)
-        y, z = self._analyse(x, gains)
+        y, z = self.analyse(x, gains) if latents is None else latents
         y_likelihoods: list[Tensor] = []
         z_likelihoods = self.entropy_bottleneck(z, training=False)[1] if with_likelihoods else None
         z_strings = self.entropy_bottleneck.compress(z)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import TINY_CONFIG
 
-from gabic import bench
+from gabic import bench, zoo
 from gabic.__main__ import main
 from gabic.bench.inputs import load_photo, make_model
 from gabic.bench.model_level import count_flops
@@ -238,3 +238,15 @@ def test_data_part_reports_throughput_and_wait_share():
         assert 0 < row["data_wait_share"] < 1
         assert 0 < row["images_per_s"] <= row["images_per_s_limit"]
     assert any(line.startswith("data  2 workers") for line in bench.report_lines(report))
+
+
+def test_search_part_times_both_efforts_of_both_variable_rate_models(capsys):
+    report = bench.run(parts=["search"], size=(64, 48), devices=["cpu"], quick=True, verbose=False)
+    search = report["search"]
+    assert search["size"] == [64, 48] and search["quality"] == 2.0
+    assert [(r["model"], r["effort"]) for r in search["rows"]] == [
+        (name, effort) for name in sorted(zoo.VARIABLE_RATE_FAMILIES.values()) for effort in (0, 30)
+    ]
+    for row in search["rows"]:
+        assert row["encode"]["median_ms"] > 0 and row["bytes"] > 0 and row["psnr"] > 10
+    assert sum(line.startswith("search ") for line in bench.report_lines(report)) == 4

@@ -96,3 +96,17 @@ def test_training_steps_on_gpu(tmp_path):
     assert state["state"]["step"] == 4
     assert state["machine"]["device"].startswith("cuda")
     assert "gpu" in state["machine"]
+
+
+@pytest.mark.parametrize("arch", ["gabic", "zou2022"])
+def test_encoder_search_on_gpu_decodes_exactly(arch):
+    """``effort`` on the GPU: the search runs there (its random draws from a CUDA generator) and the
+    container decodes to the encoder's own image."""
+    from gabic.models import build_model
+
+    torch.manual_seed(11)
+    model = build_model(arch, TINY_CONFIG, quality=2).cuda().eval()
+    model.update(force=True)
+    x = image_to_tensor(random_image(64, 96, seed=7))
+    data, _, from_encoder = codec.encode_and_reconstruct(model, x, effort=5)
+    assert torch.equal(codec.decompress_tensor(data, model), from_encoder)

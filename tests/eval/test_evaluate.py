@@ -59,6 +59,19 @@ def test_eval_safetensors_file(use_random_weights, image_folder, tmp_path):
     assert point["arch"] == "zou2022" and "decode_matches_forward" not in point
 
 
+def test_eval_with_encoder_search(use_random_weights, image_folder, tmp_path):
+    """``--effort``: the point records it, and the check compares every decoded image with the
+    encoder's own (whether the search pays is tests/codec/test_search.py's question)."""
+    points = {}
+    for effort in (0, 3):
+        out = tmp_path / f"effort{effort}.json"
+        assert main(["eval", str(image_folder), "--model", "gabic-small", "--quality", "2", "--max-images", "2",
+                     "--effort", str(effort), "--output", str(out), "--no-progress", "--device", "cpu"]) == 0  # fmt: skip
+        points[effort] = _read(out)["details"]["points"][0]
+    assert points[3]["effort"] == 3 and points[3]["decode_matches_forward"] is True
+    assert points[0]["effort"] == 0
+
+
 def test_eval_classic_codec(image_folder, tmp_path):
     out = tmp_path / "jpeg.json"
     assert main(["eval", str(image_folder), "--codec", "jpeg", "--qualities", "20", "80",
