@@ -1,4 +1,4 @@
-"""Command line: ``python -m gabic {compress,decompress,train,eval,bdrate,equal-rate,bench,ship} ...``.
+"""Command line: ``python -m gabic {compress,decompress,train,eval,combine,bdrate,equal-rate,bench,ship} ...``.
 
 Errors are printed as one line (``error: ...``) with exit status 1, never a traceback.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 COMMAND_MODULES = {
     "train": ("gabic.train.cli", "train a model (rate-distortion loss)"),
     "eval": ("gabic.eval.rd", "evaluate models or classic codecs on an image folder"),
+    "combine": ("gabic.eval.combine", "join evaluations of the same codec on disjoint parts of a folder"),
     "bdrate": ("gabic.eval.bd", "BD-rate / BD-PSNR between result files and an RD plot"),
     "equal-rate": (
         "gabic.eval.equal_rate_set",

@@ -6,6 +6,7 @@
 #   training/evaluate_val.sh vr DIR SUFFIX    # DIR/{arch}-small{SUFFIX}.safetensors at q1..q4, --pad edge
 #                                             # (LAYOUT=reference: that layout, results named *-reference.json)
 #   training/evaluate_val.sh search           # encoder search (EFFORT steps, default 30) against none
+#                                             # (SKIP=N IMAGES=M EFFORTS=30: photos N+1..N+M, search only)
 #   training/evaluate_val.sh bd               # BD-rate tables of whatever results exist
 # One thread per run; results in results/bsds500-val/. Selection never looks at Kodak.
 # IMAGES (default 24) limits each run to the first photos of val by name: the session that made the
@@ -52,17 +53,25 @@ search)
     # encoder search (gabic.codec.search) against none: the shipped variable-rate models at q1..q4,
     # compact layout, EFFORT steps (default 30) and 0 on the first IMAGES photos, then the BD-rate
     # of the search against none (results/bsds500-val/{arch}-small-vr-effort{0,EFFORT}.json,
-    # bd-{arch}-vr-effort{EFFORT}-vs-0.json); one thread per model, both models side by side
+    # bd-{arch}-vr-effort{EFFORT}-vs-0.json); one thread per model, both models side by side.
+    # In parts: SKIP=N leaves out the first N photos (files named *-from{N}.json; join them with
+    # python -m gabic combine), EFFORTS="30" runs the search only (no effort-0 run, no BD-rate).
     effort=${EFFORT:-30}
+    efforts=${EFFORTS:-0 $effort}
+    skip=${SKIP:-0}
+    part=$([ "$skip" -gt 0 ] && echo "-from$skip" || true)
     for arch in gabic zou2022; do
         (
-            for e in 0 "$effort"; do
-                $PY -W ignore -m gabic eval "$DATA/bsds500/val" --max-images "$IMAGES" --model "$arch-small-vr" \
-                    --quality 1 2 3 4 --effort "$e" --name "$arch-small-vr effort $e" --threads 1 --no-progress \
-                    --output "$OUT/$arch-small-vr-effort$e.json" > "$OUT/$arch-small-vr-effort$e.log" 2>&1
+            for e in $efforts; do
+                $PY -W ignore -m gabic eval "$DATA/bsds500/val" --skip-images "$skip" --max-images "$IMAGES" \
+                    --model "$arch-small-vr" --quality 1 2 3 4 --effort "$e" --name "$arch-small-vr effort $e" \
+                    --threads 1 --no-progress --output "$OUT/$arch-small-vr-effort$e$part.json" \
+                    > "$OUT/$arch-small-vr-effort$e$part.log" 2>&1
             done
-            $PY -m gabic bdrate "$OUT/$arch-small-vr-effort0.json" "$OUT/$arch-small-vr-effort$effort.json" \
-                --output "$OUT/bd-$arch-vr-effort$effort-vs-0.json" > /dev/null
+            if [ -f "$OUT/$arch-small-vr-effort0$part.json" ] && [ -f "$OUT/$arch-small-vr-effort$effort$part.json" ]; then
+                $PY -m gabic bdrate "$OUT/$arch-small-vr-effort0$part.json" "$OUT/$arch-small-vr-effort$effort$part.json" \
+                    --output "$OUT/bd-$arch-vr-effort$effort-vs-0$part.json" > /dev/null
+            fi
         ) &
     done
     wait

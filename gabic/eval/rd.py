@@ -112,7 +112,8 @@ def evaluate_model_on_image(model: torch.nn.Module, image: Any, check: bool = Tr
     return result
 
 
-def _summarise(per_image: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(per_image: list[dict[str, Any]]) -> dict[str, Any]:
+    """The averages of one RD point over its images (and whether every image decoded exactly)."""
     keys = ("bpp", "bpp_estimated", "psnr", "ms_ssim", "encode_ms", "decode_ms")
     summary = {key: _finite_mean([p[key] for p in per_image]) for key in keys if key in per_image[0]}
     if "decode_matches_forward" in per_image[0]:
@@ -163,7 +164,7 @@ def evaluate_models(args: argparse.Namespace, images: list[Path]) -> dict[str, A
         points.append({"model": spec, "model_id": model_id, "arch": model.arch, "quality": model_quality,
                        "pad": args.pad, "layout": args.layout, "effort": args.effort,
                        "k": model.k if model.arch == "gabic" else None,
-                       **_summarise(per_image), "per_image": per_image})  # fmt: skip
+                       **summarise(per_image), "per_image": per_image})  # fmt: skip
         description.append(label)
     name = args.name or (points[0]["model_id"] if points else "model")
     return {"name": name, "description": "learned codec: " + ", ".join(description), "points": points,
@@ -185,7 +186,7 @@ def evaluate_classic(args: argparse.Namespace, images: list[Path]) -> dict[str, 
                 point.pop("quality")
                 by_quality[quality].append({"image": path.name, **point})
                 bar.update()
-    points = [{"codec": name, "quality": q, **_summarise(p), "per_image": p} for q, p in by_quality.items()]
+    points = [{"codec": name, "quality": q, **summarise(p), "per_image": p} for q, p in by_quality.items()]
     points.sort(key=lambda p: p["bpp"])
     settings = classic.CODECS[name][1]
     return {"name": args.name or CLASSIC_NAMES[name],
@@ -243,6 +244,9 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
     parser.add_argument("--arch", choices=["gabic", "zou2022"], help="architecture of a .pth.tar checkpoint")
     parser.add_argument("--k", type=int, help="GABIC neighbours per node (default: trained k)")
     parser.add_argument("--qualities", type=int, nargs="+", help="classic-codec qualities (0..100)")
+    parser.add_argument("--skip-images", type=int, default=0,
+                        help="leave out the first N images (sorted by name); with --max-images, a slice of "
+                        "the folder (parts are joined with python -m gabic combine)")  # fmt: skip
     parser.add_argument("--max-images", type=int, help="evaluate only the first N images (sorted by name)")
     parser.add_argument("--output", help="write the JSON results here")
     parser.add_argument("--name", help="name of the curve in the JSON (default: model id / codec)")
@@ -263,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dataset = Path(args.dataset)
-    images = list_images(dataset)
+    images = list_images(dataset)[max(0, args.skip_images) :]
     if args.max_images is not None:
         images = images[: max(0, args.max_images)]
     if not images:
