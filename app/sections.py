@@ -15,7 +15,7 @@ import gradio as gr
 
 from gabic import viz
 
-from .handlers import BITS_OPACITY, _require
+from .handlers import BITS_OPACITY, _progress_adapter, _require
 from .service import Explorer
 from .session import Controls, Session, quality_label
 from .weights import ARCHS, DISPLAY_NAMES
@@ -36,7 +36,11 @@ GRAPH_VIEWS = ("status", "window_graph", "window_zou", "adjacency", "adjacency_n
 SAME_SIZE_VIEWS = ("status", "same_jpeg", "same_webp", "same_avif", "same_size_table", "same_size_note")
 EQUAL_RATE_VIEWS = ("status", "equal_rate_table", "equal_rate_note", "eq_bits_gabic", "eq_bits_zou",
                     "eq_bits_diff")  # fmt: skip
+SEARCH_VIEWS = ("status", "search_table", "search_gabic", "search_zou", "search_note")
 CLASSIC = ("jpeg", "webp", "avif")
+#: The effort slider of "search harder": steps of encoder search per model (about half a second of
+#: two AVX2 EPYC cores per step at 481×321: ``python -m gabic bench --only search``).
+EFFORT_RANGE, DEFAULT_EFFORT = (10, 100), 30
 
 
 def arch_of(label: str) -> str:
@@ -232,3 +236,65 @@ def equal_rate(explorer: Explorer, session: Session | None, quality: float,
         "eq_bits_zou": viz.bits_picture(maps, "second", photo, opacity),
         "eq_bits_diff": viz.bits_picture(maps, "difference", photo, opacity),
     }
+
+
+# -------------------------------------------------------------- encoder search
+def _rounded(ms_ssim: float | None) -> float | str:
+    """MS-SSIM for a table: four decimals, or a dash where it is undefined (below 161 px)."""
+    return "—" if ms_ssim is None or not math.isfinite(ms_ssim) else round(ms_ssim, 4)
+
+
+def search_harder(explorer: Explorer, session: Session | None, quality: float, k: int, effort: float,
+                  progress: Any = None, compute: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Both models coded at ``quality`` without and with ``effort`` steps of encoder search
+    (:func:`gabic.eval.search_gain`): a table of both containers of each and of JPEG/WebP/AVIF at
+    the searched GABIC's size, and each model's plain and searched pictures as an image slider.
+    ``compute=False`` shows what is cached for these controls, or says to press the button."""
+    session = _require(session)
+    controls = Controls.read(quality, k, "", "mean")
+    steps = int(round(float(effort)))
+    low, high = EFFORT_RANGE
+    if not low <= steps <= high:
+        raise ValueError(f"the effort must be {low} to {high} steps, got {effort}")
+    report = _progress_adapter(progress)
+    gains = {}
+    for index, arch in enumerate(ARCHS):
+        name = DISPLAY_NAMES[arch]
+
+        def on_step(step: int, index: int = index, name: str = name) -> None:
+            report((index * steps + step) / (2 * steps), f"{name}: search step {step} of {steps}")
+
+        gains[arch] = explorer.search_gain(session.image, arch, controls.quality, _k_for(arch, controls), steps,
+                                           on_step, compute)  # fmt: skip
+    if any(gain is None for gain in gains.values()):
+        return {"search_table": {"headers": [], "data": []}, "search_gabic": None, "search_zou": None,
+                "search_note": f"Press **Search harder** to code this photo at {quality_label(controls.quality)} "
+                f"with {steps} steps of encoder search per model (about {steps // 2} s for each on two cores "
+                "for a 481×321 photo)."}  # fmt: skip
+    rows = []
+    for arch, gain in gains.items():
+        for coding in (gain.plain, gain.searched):
+            rows.append([DISPLAY_NAMES[arch], f"{coding.effort} steps" if coding.effort else "none",
+                         round(coding.bpp, 4), round(coding.psnr, 2),
+                         _rounded(coding.ms_ssim), round(coding.seconds, 1)])  # fmt: skip
+    target = gains["gabic"].searched.bpp
+    for codec, result in explorer.classic_same_size(session.image, target).items():
+        if result is not None and result["fits"]:
+            rows.append([f"{codec.upper()} q{result['quality']}", "at searched GABIC's size", round(result["bpp"], 4),
+                         round(result["psnr"], 2), _rounded(result["ms_ssim"]), "—"])  # fmt: skip
+    lines = [f"**{DISPLAY_NAMES[arch]}**: {gain.bits_change:+.1%} bits, {gain.psnr_change:+.2f} dB with {steps} "
+             f"steps ({gain.searched.seconds:.0f} s)" for arch, gain in gains.items()]  # fmt: skip
+    views = {
+        "status": f"Encoder search at {quality_label(controls.quality)}: {steps} steps per model.",
+        "search_table": {
+            "headers": ["codec", "search", "bpp (real)", "PSNR (dB)", "MS-SSIM", "encode (s)"],
+            "data": rows,
+        },  # fmt: skip
+        "search_note": " · ".join(lines) + ". Same decoder, same container: only the encoder worked longer.",
+    }
+    for arch, view in (("gabic", "search_gabic"), ("zou2022", "search_zou")):
+        gain = gains[arch]
+        label = (f"{DISPLAY_NAMES[arch]}: plain {gain.plain.bpp:.3f} bpp, {gain.plain.psnr:.2f} dB | "
+                 f"searched {gain.searched.bpp:.3f} bpp, {gain.searched.psnr:.2f} dB")  # fmt: skip
+        views[view] = gr.update(value=(gain.plain.reconstruction, gain.searched.reconstruction), label=label)
+    return views

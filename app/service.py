@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from gabic import codec
-from gabic.eval import EqualRate
+from gabic.eval import EqualRate, SearchGain, search_gain
 from gabic.inspect import (
     Analysis,
     EntropyView,
@@ -347,6 +347,22 @@ class Explorer:
                 return progressive_decoding(codec.with_k(model, k) if k is not None else model, view)
 
         return self._view(("progressive", *key[1:]), compute)
+
+    def search_gain(self, image: PreparedImage, arch: str, quality: float, k: int | None, effort: int,
+                    on_step: Callable[[int], None] | None = None, compute: bool = True) -> SearchGain | None:  # fmt: skip
+        """:func:`gabic.eval.search_gain` of ``image`` by ``arch`` at ``quality`` (GABIC with ``k``),
+        ``effort`` steps, cached; ``compute=False`` gives the cached one or ``None``."""
+        key = self._key(image, arch, quality, k)
+        view_key = ("search", *key[1:], int(effort))
+        if not compute:
+            return self._views.get((self.source.key(), *view_key))
+
+        def run() -> SearchGain:
+            with self.source.borrow(arch, key[3]) as model:
+                model = codec.with_k(model, key[4]) if key[4] is not None else model
+                return search_gain(model, image.image, int(effort), on_step)
+
+        return self._view(view_key, run)
 
     def classic_same_size(self, image: PreparedImage, bpp: float) -> dict[str, dict[str, Any]]:
         """JPEG/WebP/AVIF of ``image`` at (about) ``bpp`` (:func:`gabic.eval.classic_at_same_size`)."""

@@ -349,7 +349,7 @@ def build_demo(
                     failure_message(error).removeprefix("Problem: "), print_exception=False
                 ) from None
 
-        wire_sections(app, parts, session, [quality, k, block, head, opacity])
+        wire_sections(app, parts, session, [quality, k, block, head, opacity], status)
         # Every change of the main views shows its progress on the status line only: a loading overlay
         # on each output cost ~70 ms of the browser's time per cached scrub, and its animation took
         # CPU time from the analysis of an upload.

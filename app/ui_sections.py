@@ -31,6 +31,7 @@ SECTION_VIEWS: dict[str, tuple[str, ...]] = {
     "graph": tuple(v for v in sections.GRAPH_VIEWS if v != "status"),
     "same_size": tuple(v for v in sections.SAME_SIZE_VIEWS if v != "status"),
     "equal_rate": tuple(v for v in sections.EQUAL_RATE_VIEWS if v != "status"),
+    "search": tuple(v for v in sections.SEARCH_VIEWS if v != "status"),
 }
 
 
@@ -122,23 +123,45 @@ def build_sections(equal_rate_title: str) -> Sections:
                     type="pil", format="jpeg", interactive=False, show_label=False, elem_id=name
                 )
         gr.Markdown(texts.EQUAL_RATE, elem_classes="explain")
+    with gr.Accordion(
+        "Encoder search: search harder for this photo", open=False, elem_id="sec_search"
+    ) as acc:
+        accordions["search"] = acc
+        with gr.Row():
+            low, high = sections.EFFORT_RANGE
+            c["effort"] = gr.Slider(low, high, value=sections.DEFAULT_EFFORT, step=10, elem_id="effort",
+                                    label="Effort: steps of search per model")  # fmt: skip
+            c["search_button"] = gr.Button("Search harder", variant="primary", elem_id="search_button")
+        c["search_note"] = gr.Markdown(elem_id="search_note")
+        c["search_table"] = gr.Dataframe(interactive=False, elem_id="search_table")
+        with gr.Row():
+            for name, label in (("search_gabic", "GABIC"), ("search_zou", "Zou2022")):
+                c[name] = gr.ImageSlider(label=f"{label}: plain | searched", type="pil", format="png",
+                                         max_height=360, elem_id=name)  # fmt: skip
+        gr.Markdown(texts.SEARCH, elem_classes="explain")
     return Sections(c, accordions, gr.State(()), gr.State(0))
 
 
 def section_handlers(app: App) -> dict[str, Callable[..., dict[str, Any]]]:
     """Section name -> ``handler(session, quality, k, block, head, opacity, entropy_model, channel,
-    slices, all_nodes)`` giving that section's views."""
+    slices, all_nodes, effort)`` giving that section's views (the encoder search's from the cache
+    only: its button computes them)."""
     explorer = app.explorer
     return {
-        "all_heads": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.all_heads(explorer, s, q, kk),
-        "anatomy": lambda s, q, kk, b, h, o, m, ch, sl, al: app.anatomy(s, q, kk, b, h),
-        "numbers": lambda s, q, kk, b, h, o, m, ch, sl, al: app.numbers(s, q, kk),
-        "rd": lambda s, q, kk, b, h, o, m, ch, sl, al: app.known_rd(s, q, kk),
-        "entropy": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.entropy(explorer, s, q, kk, m, ch),
-        "progressive": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.progressive(explorer, s, q, kk, sl),
-        "graph": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.graph(explorer, s, q, kk, b, h, al),
-        "same_size": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.same_size(explorer, s, q, kk),
-        "equal_rate": lambda s, q, kk, b, h, o, m, ch, sl, al: sections.equal_rate(explorer, s, q, o),
+        "all_heads": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: sections.all_heads(explorer, s, q, kk),
+        "anatomy": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: app.anatomy(s, q, kk, b, h),
+        "numbers": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: app.numbers(s, q, kk),
+        "rd": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: app.known_rd(s, q, kk),
+        "entropy": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: sections.entropy(explorer, s, q, kk, m, ch),
+        "progressive": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: sections.progressive(
+            explorer, s, q, kk, sl
+        ),
+        "graph": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: sections.graph(explorer, s, q, kk, b, h, al),
+        "same_size": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: sections.same_size(explorer, s, q, kk),
+        "equal_rate": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: sections.equal_rate(explorer, s, q, o),
+        "search": lambda s, q, kk, b, h, o, m, ch, sl, al, ef: sections.search_harder(
+            explorer, s, q, kk, ef, compute=False
+        ),
     }
 
 
@@ -154,12 +177,15 @@ def _for_gradio(handler: Callable[..., dict[str, Any]], views: tuple[str, ...]) 
     return call
 
 
-def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any]) -> None:
+def wire_sections(
+    app: App, parts: Sections, session: gr.State, inputs: list[Any], status: gr.Markdown
+) -> None:
     """Connect open/close, the sections' own widgets, and the redraw of the open sections when
-    :attr:`Sections.due` changes (``inputs``: quality, k, block, head, opacity)."""
+    :attr:`Sections.due` changes (``inputs``: quality, k, block, head, opacity; ``status``: the
+    page's status line, which the encoder search's button writes)."""
     c = parts.components
     handlers = section_handlers(app)
-    extra = [c["entropy_model"], c["channel"], c["slices"], c["all_nodes"]]
+    extra = [c["entropy_model"], c["channel"], c["slices"], c["all_nodes"], c["effort"]]
     section_inputs = [session, *inputs, *extra]
 
     def opener(name: str) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
@@ -189,6 +215,21 @@ def wire_sections(app: App, parts: Sections, session: gr.State, inputs: list[Any
         getattr(widget, event)(_for_gradio(handlers[name], SECTION_VIEWS[name]), section_inputs,
                                [c[v] for v in SECTION_VIEWS[name]], api_name=False,
                                trigger_mode="always_last")  # fmt: skip
+
+    # encoder search: the button computes (one search at a time on the server), the effort slider
+    # shows what is cached for its value
+    search = guarded(sections.SEARCH_VIEWS, state=False)(
+        lambda s, q, kk, ef, progress=None: sections.search_harder(app.explorer, s, q, kk, ef, progress)
+    )
+
+    def on_search(state: Any, q: float, kk: int, ef: float, progress=gr.Progress()) -> Any:  # noqa: B008
+        return search(state, q, kk, ef, progress=progress, flat=True)
+
+    search_inputs = [session, inputs[0], inputs[1], c["effort"]]
+    c["search_button"].click(on_search, search_inputs, [status, *(c[v] for v in SECTION_VIEWS["search"])],
+                             api_name=False, concurrency_limit=1, concurrency_id="encoder_search")  # fmt: skip
+    c["effort"].release(_for_gradio(handlers["search"], SECTION_VIEWS["search"]), section_inputs,
+                        [c[v] for v in SECTION_VIEWS["search"]], api_name=False, trigger_mode="always_last")  # fmt: skip
 
     names = list(SECTION_VIEWS)
     refresh_outputs = [c[v] for name in names for v in SECTION_VIEWS[name]]

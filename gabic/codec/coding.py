@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from PIL import Image
@@ -180,17 +180,20 @@ def encode_tensor(
 
 def encode_and_reconstruct(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool = False,
                            pad: str = DEFAULT_PAD, layout: str = DEFAULT_LAYOUT, effort: int = 0,
+                           on_step: Callable[[int], None] | None = None,
                            ) -> tuple[bytes, dict[str, Tensor] | None, Tensor]:  # fmt: skip
     """:func:`encode_tensor` and the image that decoding its container gives, ``(1, 3, H, W)`` in
     [0, 1], without decoding it: the decoder's last step (``g_s``) run on the encoder's own ``ŷ``,
     which the decoder rebuilds bit for bit from the streams. Equal to :func:`decompress_tensor`
     of the container exactly (tests check it); it saves the decoder's hyper-synthesis, its
-    channel-wise slice loop and the rANS decoding (``python -m gabic bench --only app`` times both)."""
-    return _encode(model, x, with_likelihoods, pad, layout, reconstruct=True, effort=effort)
+    channel-wise slice loop and the rANS decoding (``python -m gabic bench --only app`` times both).
+    ``on_step``: called after each step of the search (:func:`~gabic.codec.search.search_latents`)."""
+    return _encode(model, x, with_likelihoods, pad, layout, reconstruct=True, effort=effort, on_step=on_step)
 
 
 def _encode(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool, pad: str, layout: str,
-            reconstruct: bool, effort: int = 0) -> tuple[bytes, dict[str, Tensor] | None, Tensor | None]:  # fmt: skip
+            reconstruct: bool, effort: int = 0, on_step: Callable[[int], None] | None = None,
+            ) -> tuple[bytes, dict[str, Tensor] | None, Tensor | None]:  # fmt: skip
     """The container of ``x``, the likelihoods (with ``with_likelihoods``) and, with ``reconstruct``,
     the decoder's image from the encoder's ``ŷ`` (at the quality the container records, cropped
     as :func:`decompress_tensor` crops); ``effort`` steps of :func:`~gabic.codec.search.search_latents`."""
@@ -207,7 +210,9 @@ def _encode(model: ChannelwiseAttentionCodec, x: Tensor, with_likelihoods: bool,
     x_hat = None
     latents = None
     if effort:
-        latents = search_latents(model, padded, x.to(device), unpad, coded, cells, int(effort))
+        latents = search_latents(
+            model, padded, x.to(device), unpad, coded, cells, int(effort), on_step=on_step
+        )
     with torch.no_grad(), exact_kernels():
         out = model.compress(padded, with_likelihoods=with_likelihoods, quality=coded, coded_cells=cells,
                              latents=latents)  # fmt: skip

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -141,7 +142,8 @@ def rate_distortion_loss(model: ChannelwiseAttentionCodec, y: Tensor, z: Tensor,
 
 def search_latents(model: ChannelwiseAttentionCodec, padded: Tensor, image: Tensor,
                    unpad: tuple[int, int, int, int], quality: float | None, coded_cells: Tensor | None,
-                   steps: int, seed: int = 0) -> tuple[Tensor, Tensor]:  # fmt: skip
+                   steps: int, seed: int = 0,
+                   on_step: Callable[[int], None] | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
     """Latents ``(y, z)`` of one image with a lower rate-distortion loss than its analysis.
 
     ``padded`` ``(1, 3, H', W')`` is the image as the codec pads it, ``image`` ``(1, 3, H, W)`` the
@@ -151,7 +153,8 @@ def search_latents(model: ChannelwiseAttentionCodec, padded: Tensor, image: Tens
     :data:`TEMPERATURE_END`, then returns whichever of the analysis and the result has the lower
     hard-rounded loss, so the search never makes that loss worse. Random draws come from a
     generator seeded by ``seed``: the same image, model and steps give the same latents on one
-    machine. ``model`` must be in eval mode; it is not changed.
+    machine. ``model`` must be in eval mode; it is not changed. ``on_step(n)`` is called after each
+    step ``n`` = 1 … ``steps`` (a progress bar's hook).
     """
     if not 0 <= steps <= MAX_EFFORT:
         raise ValueError(f"effort must be a number of steps in 0..{MAX_EFFORT}, got {steps}")
@@ -175,6 +178,8 @@ def search_latents(model: ChannelwiseAttentionCodec, padded: Tensor, image: Tens
                                     generator)  # fmt: skip
         y.grad, z.grad = torch.autograd.grad(loss, [y, z])  # no gradient reaches the weights
         optimizer.step()
+        if on_step is not None:
+            on_step(step + 1)
     with torch.no_grad():
         start_loss, end_loss = (
             rate_distortion_loss(model, y_, z_, image, unpad, quality, coded_cells, lmbda, None)
