@@ -228,8 +228,8 @@ def wire_sections(
     search_inputs = [session, inputs[0], inputs[1], c["effort"]]
     c["search_button"].click(on_search, search_inputs, [status, *(c[v] for v in SECTION_VIEWS["search"])],
                              api_name=False, concurrency_limit=1, concurrency_id="encoder_search")  # fmt: skip
-    c["effort"].release(_for_gradio(handlers["search"], SECTION_VIEWS["search"]), section_inputs,
-                        [c[v] for v in SECTION_VIEWS["search"]], api_name=False, trigger_mode="always_last")  # fmt: skip
+    c["effort"].input(_for_gradio(handlers["search"], SECTION_VIEWS["search"]), section_inputs,
+                      [c[v] for v in SECTION_VIEWS["search"]], api_name=False, trigger_mode="always_last")  # fmt: skip
 
     names = list(SECTION_VIEWS)
     refresh_outputs = [c[v] for name in names for v in SECTION_VIEWS[name]]

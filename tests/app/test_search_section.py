@@ -57,7 +57,7 @@ def test_search_harder_codes_both_models_and_is_cached(loaded) -> None:
     assert views["search_zou"]["label"].startswith("Zou2022: plain")
     assert views["status"] == "Encoder search at q2.5: 10 steps per model."
 
-    # the same controls again (the slider's release, a section refresh): from the cache, no computing
+    # the same controls again (the effort slider, a section refresh): from the cache, no computing
     again = sections.search_harder(app.explorer, session, 2.5, 9, 10, compute=False)
     assert again["search_table"] == views["search_table"]
     other_effort = sections.search_harder(app.explorer, session, 2.5, 9, 20, compute=False)

@@ -136,6 +136,7 @@ def test_upload_scrub_and_click(chromium: object, served: tuple[str, int, Callab
 
         open_section_follows_the_controls(page, playwright, slider)
         open_sections(page, playwright)
+        search_harder(page, playwright)
         page.screenshot(path=str(SCREENSHOTS / "04-sections.png"), full_page=True)
         readme_picture(page, SCREENSHOTS / "05-readme.png")
 
@@ -188,6 +189,7 @@ SECTIONS = {
     "sec_graph": "#window_graph .js-plotly-plot",
     "sec_same_size": "#same_size_table [role=grid]",
     "sec_equal_rate": "#equal_rate_note p",
+    "sec_search": "#search_note p",
 }
 
 
@@ -223,6 +225,22 @@ def open_section_follows_the_controls(page: object, playwright: object, slider: 
                            timeout=TIMEOUT_MS)  # fmt: skip
     page.wait_for_timeout(1000)  # time for a (wrong) redraw of the closed section to arrive
     assert shown_quality() == shown
+
+
+def search_harder(page: object, playwright: object) -> None:
+    """The encoder search's section (open): the least effort, the button, then both models' plain
+    and searched containers in the table and the sliders."""
+    note = page.locator("#search_note")
+    playwright.expect(note).to_contain_text("Press Search harder", timeout=TIMEOUT_MS)
+    effort = page.locator("#effort input[type=range]")
+    effort.focus()
+    effort.press("Home")  # 10 steps
+    playwright.expect(note).to_contain_text("with 10 steps", timeout=TIMEOUT_MS)
+    page.locator("#search_button").click()
+    playwright.expect(note).to_contain_text("Same decoder, same container", timeout=TIMEOUT_MS)
+    playwright.expect(page.locator("#search_table [role=grid]")).to_contain_text("10 steps")
+    playwright.expect(page.locator("#status")).to_contain_text("Encoder search at", timeout=TIMEOUT_MS)
+    page.locator("#search_gabic img").first.wait_for(state="visible")
 
 
 def open_sections(page: object, playwright: object) -> None:
