@@ -21,7 +21,7 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _eval(folder: Path, out: Path, *extra: str) -> dict:
-    args = ["eval", str(folder), "--model", "gabic-small", "--quality", "1", "2", "--output", str(out),
+    args = ["eval", str(folder), "--model", "gabic-small", "--quality", "1", "--output", str(out),
             "--no-progress", "--device", "cpu", *extra]  # fmt: skip
     assert main(args) == 0
     return json.loads(out.read_text())
