@@ -25,6 +25,12 @@ Per round:
 
 and under the table the least-squares slope of the gap over the rounds, with its standard error.
 
+A second table per architecture puts each round against the classic codecs: the BD-rate on PSNR of
+the round's files (``results/bsds500-val/<arch>-small-vr-r<round>[-reference].json``, the first 24
+val photos, real bitstreams; the reference layout where a round was evaluated in it) against
+Pillow's JPEG and WebP on the same photos (``jpeg.json``, ``webp.json`` there), and the round's gain
+against its parent per 1 000 of its steps.
+
 Records converted from the former thinned logs hold in their tail only the steps that log kept
 (about a third); records written from a live run hold every step.
 """
@@ -135,11 +141,56 @@ def table(arch: str, records: Path = RECORDS, results: Path = BD_RESULTS) -> lis
     return lines
 
 
+def round_results(arch: str, number: int, results: Path = BD_RESULTS) -> Path | None:
+    """The result file of round ``number``'s files on the val photos (reference layout first)."""
+    for name in (f"{arch}-small-vr-r{number}-reference.json", f"{arch}-small-vr-r{number}.json"):
+        if (results / name).is_file():
+            return results / name
+    return None
+
+
+def classic_table(arch: str, records: Path = RECORDS, results: Path = BD_RESULTS) -> list[str]:
+    """Each round against JPEG and WebP, and its gain per 1 000 steps (the module docstring)."""
+    sys.path.insert(0, str(ROOT))
+    from gabic.eval.bd import compare, load_curve
+
+    anchors = {name: load_curve(results / f"{name}.json") for name in ("jpeg", "webp")
+               if (results / f"{name}.json").is_file()}  # fmt: skip
+    lines = [f"**{arch}-small-vr against the classic codecs**", "",
+             "| round | steps | cumulative | layout | vs JPEG | vs WebP | vs its parent | per 1 000 steps |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    line_steps: dict[int, int] = {}
+    previous = None
+    for number, record in rounds(arch, records):
+        steps = record["final_step"]
+        parent = parent_round(record)
+        parent = parent if parent in line_steps else previous
+        cumulative = line_steps[number] = line_steps.get(parent, 0) + steps
+        previous = number
+        path = round_results(arch, number, results)
+        layout, against = "—", {"jpeg": None, "webp": None}
+        if path is not None:
+            points = json.loads(path.read_text())["details"]["points"]
+            layout = points[0].get("layout") or "not recorded"
+            curve = load_curve(path)
+            against = {name: compare(anchor, curve)["bd_rate_psnr"] for name, anchor in anchors.items()}
+        bd = bd_rate(arch, number, parent, results) if parent is not None else None
+
+        def percent(value: float | None) -> str:
+            return "—" if value is None else f"{value:+.1f} %"
+
+        cells = [str(number), f"{steps:,}", f"{cumulative:,}", layout, percent(against.get("jpeg")),
+                 percent(against.get("webp")), percent(bd), percent(None if bd is None else bd * 1000 / steps)]  # fmt: skip
+        lines.append("| " + " | ".join(c.replace(",", " ").replace("-", "−") for c in cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     del argv
     for arch in ARCHS:
         if rounds(arch):
             print("\n".join(table(arch)), end="\n\n")
+            print("\n".join(classic_table(arch)), end="\n\n")
     return 0
 
 

@@ -166,14 +166,16 @@ vr8 | vr9 | vr1[0-9] | vr2[0-9])
     # 114–356, before its decay began, for the session's time; round 18: 1200, lowered to 1000 and
     # 900 and raised to 1000 at steps 66–229, before its decay began, for the session's time; round 19:
     # 1500, lowered to 1000, 650 and 500 at steps 29–333, before its decay began, for the session's
-    # encoder-search measurements; the decay is the last 30 % of the budget). Transforms under bf16 where the CPU has it (bf16_flag;
-    # rounds 11, 17, 18 and 19 ran in float32 on an AVX2-only CPU).
+    # encoder-search measurements; round 20: 1500, lowered to 500 at step ~122, before its decay began,
+    # the steps of round 19; the decay is the last 30 % of the budget). Transforms under bf16 where the CPU has it (bf16_flag;
+    # rounds 11 and 17–20 ran in float32 on an AVX2-only CPU).
     # VR_FROM=cpuN starts from round N's selected weights in its run folder instead of the shipped
     # files (meant for round 17: from round 16, which gained -1.7 % / -0.8 % on val, under the 2 %
     # rule for shipping; round 16's folders were gone when round 17 ran, so it started from the
     # shipped round 15 files, which it is compared with; round 18 ran with VR_FROM=cpu17 and is
     # compared with round 17 for the stop rule and with round 15's shipped files for the 2 % rule;
-    # round 19 with VR_FROM=cpu18, likewise)
+    # round 19 with VR_FROM=cpu18, round 20 with VR_FROM=cpu19, likewise; after round 20 the issue's
+    # stop rule holds for Zou2022, two rounds in a row under 0.5 %: training/ROUNDS.md)
     round=${1#vr}
     bf16=$(bf16_flag)
     export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456

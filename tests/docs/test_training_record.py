@@ -343,3 +343,35 @@ def test_learning_curve_follows_each_round_to_the_files_it_started_from(tmp_path
     by_round = {row[0].strip("| "): row for row in rows[1:]}
     assert by_round["8"][2] == "1 500" and by_round["9"][2] == "1 600"  # 700 + 900, not 700 + 800 + 900
     assert by_round["9"][-1] == "−1.2 % |" and by_round["8"][-1] == "— |"
+
+
+def _curve(path, bpp: list[float], psnr: list[float], layout: str | None = None) -> None:
+    point = {"layout": layout} if layout else {}
+    path.write_text(json.dumps({"name": path.stem, "results": {"bpp": bpp, "psnr-rgb": psnr},
+                                "details": {"points": [point]}}))  # fmt: skip
+
+
+def test_learning_curve_puts_each_round_against_jpeg_and_webp(tmp_path):
+    """The classic-codec table: BD-rate of each round's result file against JPEG and WebP, and the
+    gain over its parent per 1 000 steps."""
+    validation = [{"loss": 2.0, "step": 100}]
+    for number, parent in ((7, None), (8, "training/runs/gabic-small-vr-cpu7.json")):
+        record = {"final_step": 500 * (number - 6), "validation": validation, "tail": {"loss": [1.9]},
+                  "lineage": {"parent_record": parent}}  # fmt: skip
+        (tmp_path / f"gabic-small-vr-cpu{number}.json").write_text(json.dumps(record))
+    rates, quality = [0.2, 0.4, 0.8, 1.6], [28.0, 31.0, 34.0, 37.0]
+    _curve(tmp_path / "jpeg.json", rates, quality)
+    _curve(tmp_path / "webp.json", [r / 2 for r in rates], quality)  # half JPEG's bits
+    _curve(tmp_path / "gabic-small-vr-r8-reference.json", [r * 0.8 for r in rates], quality, "reference")
+    _curve(tmp_path / "gabic-small-vr-r8.json", rates, quality)  # the reference layout's file wins
+    (tmp_path / "bd-gabic-vr-r8-vs-r7.json").write_text(json.dumps({"comparisons": [{"bd_rate_psnr": -2.0}]}))
+    rows = [line.split(" | ") for line in learning_curve.classic_table("gabic", tmp_path, tmp_path)
+            if line.startswith("| ") and not line.startswith("| round")]  # fmt: skip
+    assert rows[0] == ["| 7", "500", "500", "—", "—", "—", "—", "— |"]  # no result file for round 7
+    assert rows[1][:4] == ["| 8", "1 000", "1 500", "reference"]
+    assert rows[1][4:] == [
+        "−20.0 %",
+        "+60.0 %",
+        "−2.0 %",
+        "−2.0 % |",
+    ]  # 0.8 of JPEG, 1.6 of WebP; −2 % in 1 000 steps
