@@ -7,7 +7,7 @@ their JSON files as if one run had covered every image:
     python -m gabic combine part-0-24.json part-24-62.json part-62-100.json --output all.json
 
 The parts must hold the same RD points (same model or codec, quality and settings: every key of a
-point except the averages) over different images of the same folder. The averages are computed
+point except the averages; in any order) over different images of the same folder. The averages are computed
 again from the per-image numbers; the times add up.
 """
 
@@ -45,18 +45,21 @@ def combine_evaluations(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if len(datasets) > 1:
         raise ValueError(f"the parts cover different folders: {sorted(datasets)}")
     settings = [_settings(p) for p in first["points"]]
+    ordered: list[list[dict[str, Any]]] = []  # each part's points in the first part's order
     seen: set[str] = set()
     for part in parts:
         points = part["details"]["points"]
-        if [_settings(p) for p in points] != settings:
+        by_setting = [next((p for p in points if _settings(p) == setting), None) for setting in settings]
+        if len(points) != len(settings) or any(p is None for p in by_setting):
             raise ValueError(f"{part['name']}: its RD points differ from the first part's ({settings})")
         names = {entry["image"] for entry in points[0]["per_image"]}
         if names & seen:
             raise ValueError(f"{part['name']}: images in more than one part: {sorted(names & seen)[:5]}")
         seen |= names
+        ordered.append(by_setting)
     points = []
     for index, setting in enumerate(settings):
-        per_image = [entry for part in parts for entry in part["details"]["points"][index]["per_image"]]
+        per_image = [entry for part in ordered for entry in part[index]["per_image"]]
         per_image.sort(key=lambda entry: entry["image"])
         points.append({**setting, **summarise(per_image), "per_image": per_image})
     evaluation = {"name": parts[0]["name"], "description": parts[0]["description"], "points": points,

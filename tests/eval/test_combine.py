@@ -96,3 +96,23 @@ def test_parts_that_do_not_fit_are_refused(use_random_weights, image_folder, tmp
     )
     assert "no per-image points" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_classic_codec_parts_join_in_any_point_order(image_folder, tmp_path):
+    paths = []
+    for name, extra in (("first", ["--max-images", "2"]), ("rest", ["--skip-images", "2"])):
+        paths.append(tmp_path / f"{name}.json")
+        assert main(["eval", str(image_folder), "--codec", "jpeg", "--qualities", "20", "80", "--no-progress",
+                     "--output", str(paths[-1]), *extra]) == 0  # fmt: skip
+    rest = json.loads(paths[1].read_text())
+    rest["details"]["points"].reverse()  # the points' order is not what matches them
+    paths[1].write_text(json.dumps(rest))
+    out = tmp_path / "all.json"
+    assert main(["combine", *map(str, paths), "--output", str(out)]) == 0
+    whole = tmp_path / "whole.json"
+    assert main(["eval", str(image_folder), "--codec", "jpeg", "--qualities", "20", "80", "--no-progress",
+                 "--output", str(whole)]) == 0  # fmt: skip
+    joined, reference = json.loads(out.read_text()), json.loads(whole.read_text())
+    assert joined["details"]["images"] == 4
+    for key in ("bpp", "psnr-rgb"):
+        assert joined["results"][key] == pytest.approx(reference["results"][key]), key
