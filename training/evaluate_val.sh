@@ -7,6 +7,7 @@
 #                                             # (LAYOUT=reference: that layout, results named *-reference.json)
 #   training/evaluate_val.sh search           # encoder search (EFFORT steps, default 30) against none
 #                                             # (SKIP=N IMAGES=M EFFORTS=30: photos N+1..N+M, search only)
+#   training/evaluate_val.sh search-join      # the search's parts in OUT joined with the first photos' files
 #   training/evaluate_val.sh bd               # BD-rate tables of whatever results exist
 # One thread per run; results in results/bsds500-val/. Selection never looks at Kodak.
 # IMAGES (default 24) limits each run to the first photos of val by name: the session that made the
@@ -75,6 +76,27 @@ search)
         ) &
     done
     wait
+    ;;
+search-join)
+    # the search's parts joined (python -m gabic combine): the first photos' files in FIRST (default
+    # results/bsds500-val: webp.json, {arch}-small-vr-effort{0,EFFORT}.json) and the parts
+    # *-from{N}.json in OUT, as *-joined.json in OUT; then the BD-rates of both efforts against WebP
+    # (bd-effort-vs-webp-joined.json) and of the search against none (bd-{arch}-vr-effort{EFFORT}-vs-0-joined.json)
+    effort=${EFFORT:-30}
+    first=${FIRST:-results/bsds500-val}
+    join() {
+        local parts=("$OUT/$1"-from*.json)  # any order: combine sorts the photos by name
+        $PY -m gabic combine "$first/$1.json" "${parts[@]}" --output "$OUT/$1-joined.json"
+    }
+    join webp
+    for arch in gabic zou2022; do
+        join "$arch-small-vr-effort0"
+        join "$arch-small-vr-effort$effort"
+        $PY -m gabic bdrate "$OUT/$arch-small-vr-effort0-joined.json" "$OUT/$arch-small-vr-effort$effort-joined.json" \
+            --output "$OUT/bd-$arch-vr-effort$effort-vs-0-joined.json"
+    done
+    $PY -m gabic bdrate "$OUT/webp-joined.json" "$OUT"/{gabic,zou2022}-small-vr-effort{0,"$effort"}-joined.json \
+        --output "$OUT/bd-effort-vs-webp-joined.json"
     ;;
 bd)
     # only the comparisons whose result files exist (a full-val folder may hold the variable-rate
