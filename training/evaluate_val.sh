@@ -55,8 +55,8 @@ search)
     # compact layout, EFFORT steps (default 30) and 0 on the first IMAGES photos, then the BD-rate
     # of the search against none (results/bsds500-val/{arch}-small-vr-effort{0,EFFORT}.json,
     # bd-{arch}-vr-effort{EFFORT}-vs-0.json); one thread per model, both models side by side.
-    # In parts: SKIP=N leaves out the first N photos (files named *-from{N}.json; join them with
-    # python -m gabic combine), EFFORTS="30" runs the search only (no effort-0 run, no BD-rate).
+    # In parts: SKIP=N leaves out the first N photos (files named *-from{N}.json, with WebP on the
+    # same photos; search-join joins them), EFFORTS="30" runs the search only (no effort-0 run).
     effort=${EFFORT:-30}
     efforts=${EFFORTS:-0 $effort}
     skip=${SKIP:-0}
@@ -75,6 +75,10 @@ search)
             fi
         ) &
     done
+    if [ "$skip" -gt 0 ] && [ ! -f "$OUT/webp$part.json" ]; then  # WebP on the same photos, for search-join
+        $PY -W ignore -m gabic eval "$DATA/bsds500/val" --skip-images "$skip" --max-images "$IMAGES" --codec webp \
+            --no-progress --output "$OUT/webp$part.json" > "$OUT/webp$part.log" 2>&1 &
+    fi
     wait
     ;;
 search-join)
