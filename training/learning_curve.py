@@ -42,6 +42,7 @@ import math
 import re
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,18 +110,37 @@ def gap_trend(points: list[tuple[int, float, float]]) -> tuple[float, float] | N
     return slope, math.sqrt(sum((n - mean) ** 2 * se**2 for n, _, se in points)) / spread
 
 
+def lineage(arch: str, records: Path = RECORDS) -> Iterator[tuple[int, dict[str, Any], int | None, int]]:
+    """``(round, record, parent, cumulative steps)`` of every round of ``arch``, in order: the parent
+    is the round whose files it started from (the round before where its record names none that
+    is known), the cumulative steps those of its line (this round, its parent, the parent's parent, …)."""
+    line_steps: dict[int, int] = {}  # round -> steps of its line
+    previous = None
+    for number, record in rounds(arch, records):
+        parent = parent_round(record)
+        parent = parent if parent in line_steps else previous
+        line_steps[number] = line_steps.get(parent, 0) + record["final_step"]
+        yield number, record, parent, line_steps[number]
+        previous = number
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1f} %"
+
+
+def _row(cells: list[str]) -> str:
+    """A Markdown table row: thousands apart by a space, minus signs as in the prose."""
+    return "| " + " | ".join(c.replace(",", " ").replace("-", "−") for c in cells) + " |"
+
+
 def table(arch: str, records: Path = RECORDS, results: Path = BD_RESULTS) -> list[str]:
     lines = [f"**{arch}-small-vr**", "",
              "| round | steps | cumulative | train loss, last 10 % | train at val mix | "
              "val loss (step) | gap val − train | BD-rate vs its parent round |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    line_steps: dict[int, int] = {}  # round -> steps of its line
-    previous, gaps = None, []
-    for number, record in rounds(arch, records):
+    gaps = []
+    for number, record, parent, cumulative in lineage(arch, records):
         row = round_numbers(record)
-        parent = parent_round(record)
-        parent = parent if parent in line_steps else previous
-        cumulative = line_steps[number] = line_steps.get(parent, 0) + row["steps"]
         if row["train_mix"] is None:
             mix, gap = "n/a", row["val"] - row["train"]
         else:
@@ -129,11 +149,8 @@ def table(arch: str, records: Path = RECORDS, results: Path = BD_RESULTS) -> lis
         bd = bd_rate(arch, number, parent, results) if parent is not None else None
         cells = [str(number), f"{row['steps']:,}", f"{cumulative:,}",
                  f"{row['train']:.3f} ({row['tail_steps']} steps)", mix,
-                 f"{row['val']:.3f} ({row['selected_step']:,})", f"{gap:+.3f}",
-                 "—" if bd is None else f"{bd:+.1f} %"]  # fmt: skip
-        # thousands apart by a space, minus signs as in the prose
-        lines.append("| " + " | ".join(c.replace(",", " ").replace("-", "−") for c in cells) + " |")
-        previous = number
+                 f"{row['val']:.3f} ({row['selected_step']:,})", f"{gap:+.3f}", _percent(bd)]  # fmt: skip
+        lines.append(_row(cells))
     trend = gap_trend(gaps)
     if trend is not None:
         text = f"{trend[0]:+.3f} ± {trend[1]:.3f}".replace("-", "−")
@@ -159,14 +176,8 @@ def classic_table(arch: str, records: Path = RECORDS, results: Path = BD_RESULTS
     lines = [f"**{arch}-small-vr against the classic codecs**", "",
              "| round | steps | cumulative | layout | vs JPEG | vs WebP | vs its parent | per 1 000 steps |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    line_steps: dict[int, int] = {}
-    previous = None
-    for number, record in rounds(arch, records):
+    for number, record, parent, cumulative in lineage(arch, records):
         steps = record["final_step"]
-        parent = parent_round(record)
-        parent = parent if parent in line_steps else previous
-        cumulative = line_steps[number] = line_steps.get(parent, 0) + steps
-        previous = number
         path = round_results(arch, number, results)
         layout, against = "—", {"jpeg": None, "webp": None}
         if path is not None:
@@ -175,13 +186,9 @@ def classic_table(arch: str, records: Path = RECORDS, results: Path = BD_RESULTS
             curve = load_curve(path)
             against = {name: compare(anchor, curve)["bd_rate_psnr"] for name, anchor in anchors.items()}
         bd = bd_rate(arch, number, parent, results) if parent is not None else None
-
-        def percent(value: float | None) -> str:
-            return "—" if value is None else f"{value:+.1f} %"
-
-        cells = [str(number), f"{steps:,}", f"{cumulative:,}", layout, percent(against.get("jpeg")),
-                 percent(against.get("webp")), percent(bd), percent(None if bd is None else bd * 1000 / steps)]  # fmt: skip
-        lines.append("| " + " | ".join(c.replace(",", " ").replace("-", "−") for c in cells) + " |")
+        cells = [str(number), f"{steps:,}", f"{cumulative:,}", layout, _percent(against.get("jpeg")),
+                 _percent(against.get("webp")), _percent(bd), _percent(None if bd is None else bd * 1000 / steps)]  # fmt: skip
+        lines.append(_row(cells))
     return lines
 
 
